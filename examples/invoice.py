@@ -1,0 +1,85 @@
+"""Invoice processing: deterministic checks as plain steps, a branch, a parallel fan-out
+and a durable wait before a retried booking.
+
+Run it:  tether run examples/invoice.py:process_invoice --input @examples/invoice.json
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+import tether
+
+
+class Line(BaseModel):
+    description: str
+    quantity: int = Field(gt=0)
+    unit_price: Decimal = Field(ge=0)
+
+
+class Invoice(BaseModel):
+    number: str
+    supplier: str
+    tax_id: str
+    lines: list[Line]
+    net: Decimal
+    tax_rate: Decimal = Decimal("0.19")
+    total: Decimal
+
+
+class Decision(BaseModel):
+    number: str
+    approved: bool
+    reasons: list[str]
+    booking_ref: str | None = None
+
+
+TAX_ID = re.compile(r"^[A-Z]{2}[0-9A-Z]{8,12}$")
+
+
+@tether.step(retries=1)
+def check_tax_id(invoice: Invoice) -> str | None:
+    """A VAT id is two letters of country code and 8-12 characters."""
+    return None if TAX_ID.match(invoice.tax_id) else f"tax id {invoice.tax_id!r} is malformed"
+
+
+@tether.step(retries=1)
+def check_amounts(invoice: Invoice) -> str | None:
+    """The lines add up to the net amount, and net plus tax to the total."""
+    lines = sum((ln.unit_price * ln.quantity for ln in invoice.lines), Decimal(0))
+    if lines != invoice.net:
+        return f"lines add up to {lines}, not the net {invoice.net}"
+    expected = (invoice.net * (1 + invoice.tax_rate)).quantize(Decimal("0.01"))
+    if expected != invoice.total:
+        return f"net plus tax is {expected}, not the total {invoice.total}"
+    return None
+
+
+@tether.step(retries=1)
+def check_supplier(invoice: Invoice) -> str | None:
+    """Only known suppliers are paid automatically."""
+    known = {"ACME GmbH", "Globex SARL", "Initech Ltd"}
+    return None if invoice.supplier in known else f"unknown supplier {invoice.supplier!r}"
+
+
+@tether.step(retries=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"))
+def book(invoice: Invoice) -> str:
+    """Book the invoice in the ledger (here: a deterministic reference)."""
+    return f"BK-{invoice.number}-{int(invoice.total * 100)}"
+
+
+@tether.workflow
+async def process_invoice(invoice: Invoice) -> Decision:
+    """Check an invoice in parallel, reject it with reasons or book it."""
+    problems = await tether.gather(
+        check_tax_id(invoice), check_amounts(invoice), check_supplier(invoice)
+    )
+    reasons = [p for p in problems if p]
+    if reasons:
+        return Decision(number=invoice.number, approved=False, reasons=reasons)
+    await tether.sleep("1s")  # let the ledger settle; durable, survives restarts
+    ref = await book(invoice)
+    return Decision(number=invoice.number, approved=True, reasons=[], booking_ref=ref)

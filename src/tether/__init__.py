@@ -1,0 +1,81 @@
+"""tether: durable AI workflows on Temporal.
+
+Workflows are typed async Python; steps are durable, retried and routed to zones; the
+engine is Temporal (its dev server locally, any cluster in production).
+"""
+
+from tether.durations import Duration, parse_duration
+from tether.engine.app import App, load_app
+from tether.engine.client import Client, Run, RunDetail, RunSummary
+from tether.engine.connection import Connection
+from tether.engine.devserver import DevServer
+from tether.engine.worker import Worker
+from tether.errors import (
+    ConfigError,
+    InvalidInput,
+    RunCancelled,
+    RunFailed,
+    RunNotFound,
+    ServerUnavailable,
+    StepFailed,
+    TetherError,
+    UnknownWorkflow,
+    UsageError,
+)
+from tether.step import RetryPolicy, Step, step
+from tether.workflow import (
+    Workflow,
+    continue_as_new,
+    gather,
+    heartbeat,
+    in_workflow,
+    now,
+    patched,
+    run_id,
+    sleep,
+    uuid4,
+    wait_for,
+    workflow,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Client",
+    "ConfigError",
+    "Connection",
+    "DevServer",
+    "Duration",
+    "InvalidInput",
+    "RetryPolicy",
+    "Run",
+    "RunCancelled",
+    "RunDetail",
+    "RunFailed",
+    "RunNotFound",
+    "RunSummary",
+    "ServerUnavailable",
+    "Step",
+    "StepFailed",
+    "TetherError",
+    "UnknownWorkflow",
+    "UsageError",
+    "Worker",
+    "Workflow",
+    "__version__",
+    "continue_as_new",
+    "gather",
+    "heartbeat",
+    "in_workflow",
+    "load_app",
+    "now",
+    "parse_duration",
+    "patched",
+    "run_id",
+    "sleep",
+    "step",
+    "uuid4",
+    "wait_for",
+    "workflow",
+]

@@ -1,0 +1,54 @@
+"""Process-wide registry of steps and workflows, filled by the decorators at import time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tether.errors import UsageError
+
+if TYPE_CHECKING:
+    from tether.step import Step
+    from tether.workflow import Workflow
+
+steps: dict[str, Step] = {}
+workflows: dict[str, Workflow] = {}
+
+
+def _in_sandbox() -> bool:
+    # Temporal re-imports workflow modules inside its sandbox for every run; those
+    # re-imports must not replace the real registrations made at import time.
+    try:
+        from temporalio import workflow
+    except ImportError:  # pragma: no cover - temporalio is a core dependency
+        return False
+    return workflow.unsafe.in_sandbox()
+
+
+def register_step(step: Step) -> None:
+    """Record a step by name; two different functions may not share a name."""
+    if _in_sandbox():
+        return
+    existing = steps.get(step.name)
+    if existing is not None and _origin(existing.fn) != _origin(step.fn):
+        raise UsageError(
+            f"two steps are named {step.name!r} ({_origin(existing.fn)} and {_origin(step.fn)}); "
+            "give one of them another name with @step(name=...)"
+        )
+    steps[step.name] = step
+
+
+def register_workflow(wf: Workflow) -> None:
+    """Record a workflow by name; two different functions may not share a name."""
+    if _in_sandbox():
+        return
+    existing = workflows.get(wf.name)
+    if existing is not None and _origin(existing.fn) != _origin(wf.fn):
+        raise UsageError(
+            f"two workflows are named {wf.name!r} ({_origin(existing.fn)} and {_origin(wf.fn)}); "
+            "give one of them another name with @workflow(name=...)"
+        )
+    workflows[wf.name] = wf
+
+
+def _origin(fn: object) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"

@@ -1,0 +1,1 @@
+"""Everything that imports temporalio: workflow classes, activities, client, worker, dev server."""

@@ -1,0 +1,234 @@
+"""The Python client: start runs, await results, cancel, list and inspect runs.
+
+Used by applications (web backends, queue consumers), by the CLI and by Studio; it is
+the only code path that talks to Temporal on their behalf.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus as WES
+from temporalio.client import Client as TemporalClient
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tether import _registry
+from tether.engine.connection import Connection
+from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
+from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow
+from tether.workflow import Workflow
+
+_STATUS = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
+    WorkflowExecutionStatus.TIMED_OUT: "timed out",
+}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A line of `tether runs`: one run and its state."""
+
+    id: str
+    workflow: str
+    status: str
+    started_at: datetime | None
+    closed_at: datetime | None
+    task_queue: str
+
+
+@dataclass
+class RunDetail:
+    """Everything known about one run: outcome, input and the steps with their attempts."""
+
+    id: str
+    workflow: str
+    status: str
+    started_at: datetime | None
+    closed_at: datetime | None
+    task_queue: str
+    input: Any
+    result: Any
+    error: str | None
+    error_type: str | None
+    steps: list[StepRecord]
+    workflow_task_error: str | None
+
+
+class Run:
+    """A handle on one run, by workflow id."""
+
+    def __init__(self, client: Client, handle: WorkflowHandle[Any, Any],
+                 workflow: Workflow[Any, Any] | None = None) -> None:
+        self._client = client
+        self._handle = handle
+        self.workflow = workflow
+
+    @property
+    def id(self) -> str:
+        """The run's id (Temporal's workflow id)."""
+        return self._handle.id
+
+    async def result(self) -> Any:
+        """Wait for the run to finish and return its result.
+
+        Raises:
+            RunFailed: The workflow failed; carries its error message and type.
+            RunCancelled: The run was cancelled.
+        """
+        try:
+            return await self._handle.result()
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            if isinstance(cause, CancelledError):
+                raise RunCancelled(self.id) from None
+            message = getattr(cause, "message", None) or str(cause)
+            raise RunFailed(self.id, message, error_type=getattr(cause, "type", "") or "") from None
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
+
+    async def cancel(self) -> None:
+        """Ask the run to stop; steps in flight are cancelled, the run ends as cancelled."""
+        try:
+            await self._handle.cancel()
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
+
+    async def describe(self) -> RunDetail:
+        """The run's status, input, outcome and steps (with live attempt counts)."""
+        try:
+            desc = await self._handle.describe()
+            events = [e async for e in self._handle.fetch_history_events()]
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
+        hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
+        merge_pending(hist.steps, desc.raw_description.pending_activities)
+        return RunDetail(
+            id=self.id, workflow=desc.workflow_type,
+            status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
+            started_at=desc.start_time, closed_at=desc.close_time, task_queue=desc.task_queue,
+            input=hist.input, result=hist.result, error=hist.error, error_type=hist.error_type,
+            steps=hist.steps, workflow_task_error=hist.workflow_task_error,
+        )
+
+
+def _not_found(run_id: str, exc: RPCError) -> Exception:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return RunNotFound(run_id)
+    return exc
+
+
+class Client:
+    """Start and inspect runs from your own code.
+
+    Example:
+        >>> client = await tether.Client.connect("127.0.0.1:7233")
+        >>> run = await client.start(process_invoice, invoice)
+        >>> result = await run.result()
+    """
+
+    def __init__(self, temporal: TemporalClient, connection: Connection) -> None:
+        self.temporal = temporal
+        self.connection = connection
+
+    @classmethod
+    async def connect(cls, address: str | None = None, *, namespace: str | None = None,
+                      task_queue: str | None = None, tls_cert: str | None = None,
+                      tls_key: str | None = None, tls_ca: str | None = None,
+                      api_key: str | None = None) -> Client:
+        """Connect to a Temporal server; unset settings come from `TETHER_*` variables.
+
+        Raises:
+            ServerUnavailable: Nothing answered at the address.
+        """
+        conn = Connection.from_env(address=address, namespace=namespace, task_queue=task_queue,
+                                   tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca,
+                                   api_key=api_key)
+        return cls(await conn.connect(), conn)
+
+    async def start(self, workflow: Workflow[Any, Any] | str, input: Any = None, *,
+                    id: str | None = None, task_queue: str | None = None) -> Run:
+        """Start a run and return its handle without waiting.
+
+        The input is validated against the workflow's input type first; an invalid input
+        raises `InvalidInput` and starts nothing.
+
+        Args:
+            workflow: The workflow function, or its registered name.
+            input: Its input: an instance of the input type, or JSON-like data for it.
+            id: The run id (default: `<workflow>-<random>`); must be unique among open runs.
+            task_queue: Override the connection's task queue.
+        """
+        wf = resolve_workflow(workflow)
+        args = wf.validate_input(input)
+        run_id = id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+        handle = await self.temporal.start_workflow(
+            wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
+            result_type=wf.return_type,
+        )
+        return Run(self, handle, wf)
+
+    async def run(self, workflow: Workflow[Any, Any] | str, input: Any = None, **kw: Any) -> Any:
+        """Start a run and wait for its result (see `start` and `Run.result`)."""
+        return await (await self.start(workflow, input, **kw)).result()
+
+    def get(self, run_id: str) -> Run:
+        """A handle on an existing run."""
+        return Run(self, self.temporal.get_workflow_handle(run_id))
+
+    async def list_runs(self, *, workflow: str | None = None, status: str | None = None,
+                        limit: int = 20) -> list[RunSummary]:
+        """The most recent runs, newest first, optionally filtered by workflow and status."""
+        clauses = []
+        if workflow:
+            clauses.append(f"WorkflowType = '{_quote(workflow)}'")
+        if status:
+            clauses.append(f"ExecutionStatus = '{_status_query(status)}'")
+        query = " AND ".join(clauses) or None
+        out: list[RunSummary] = []
+        async for ex in self.temporal.list_workflows(query, limit=limit):
+            out.append(RunSummary(id=ex.id, workflow=ex.workflow_type,
+                                  status=_STATUS.get(ex.status, "unknown") if ex.status else "unknown",
+                                  started_at=ex.start_time, closed_at=ex.close_time,
+                                  task_queue=ex.task_queue))
+        return out
+
+
+def resolve_workflow(workflow: Workflow[Any, Any] | str) -> Workflow[Any, Any]:
+    """The workflow object for a name or object, or `UnknownWorkflow` listing the known ones."""
+    if isinstance(workflow, Workflow):
+        return workflow
+    found = _registry.workflows.get(workflow)
+    if found is None:
+        raise UnknownWorkflow(workflow, list(_registry.workflows))
+    return found
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+_QUERY_STATUS = {"running": "Running", "completed": "Completed", "failed": "Failed",
+                 "cancelled": "Canceled", "terminated": "Terminated", "timed out": "TimedOut"}
+
+
+def _status_query(status: str) -> str:
+    try:
+        return _QUERY_STATUS[status.lower()]
+    except KeyError:
+        from tether.errors import UsageError
+
+        raise UsageError(f"unknown status {status!r}; use one of: "
+                         f"{', '.join(_QUERY_STATUS)}") from None
+
+
+__all__ = ["WES", "Client", "Run", "RunDetail", "RunSummary"]

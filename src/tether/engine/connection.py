@@ -1,0 +1,101 @@
+"""Connection settings for a Temporal server or cluster, shared by the client, worker and CLI.
+
+Every setting can come from an argument or a `TETHER_*` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from temporalio.client import Client as TemporalClient
+from temporalio.service import TLSConfig
+
+from tether.engine.converter import data_converter
+from tether.errors import ConfigError, ServerUnavailable
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+DEFAULT_QUEUE = "tether"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the Temporal server is and how to authenticate.
+
+    Attributes:
+        address: host:port of the frontend (Temporal Cloud: `<ns>.<acct>.tmprl.cloud:7233`).
+        namespace: Temporal namespace.
+        task_queue: Main task queue of this deployment; zones get `<queue>@<zone>`.
+        tls_cert / tls_key: Client certificate and key files for mTLS.
+        tls_ca: CA bundle for servers with a private CA.
+        api_key: API key (Temporal Cloud); implies TLS.
+    """
+
+    address: str = DEFAULT_ADDRESS
+    namespace: str = "default"
+    task_queue: str = DEFAULT_QUEUE
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: str | None) -> Connection:
+        """Settings from `TETHER_ADDRESS`, `TETHER_NAMESPACE`, `TETHER_TASK_QUEUE`,
+        `TETHER_TLS_CERT`, `TETHER_TLS_KEY`, `TETHER_TLS_CA`, `TETHER_API_KEY`, with
+        non-None `overrides` taking precedence."""
+        values = {}
+        for f in ("address", "namespace", "task_queue", "tls_cert", "tls_key", "tls_ca", "api_key"):
+            v = overrides.get(f)
+            if v is None:
+                v = os.environ.get(f"TETHER_{f.upper()}") or None
+            if v is not None:
+                values[f] = v
+        return replace(cls(), **values)
+
+    @property
+    def explicit(self) -> bool:
+        """True when an address was configured (argument or environment)."""
+        return self.address != DEFAULT_ADDRESS or bool(os.environ.get("TETHER_ADDRESS"))
+
+    def tls(self) -> TLSConfig | bool:
+        """The TLS configuration implied by the settings."""
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("mTLS needs both a client certificate and its key "
+                              "(--tls-cert and --tls-key, or TETHER_TLS_CERT and TETHER_TLS_KEY)")
+        if not (self.tls_cert or self.tls_ca):
+            return bool(self.api_key)
+        return TLSConfig(
+            client_cert=_read(self.tls_cert, "TLS client certificate"),
+            client_private_key=_read(self.tls_key, "TLS client key"),
+            server_root_ca_cert=_read(self.tls_ca, "TLS CA bundle"),
+        )
+
+    async def connect(self) -> TemporalClient:
+        """Open a Temporal client with tether's data converter.
+
+        Raises:
+            ServerUnavailable: Nothing answered at the address.
+        """
+        try:
+            return await TemporalClient.connect(
+                self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
+                data_converter=data_converter(),
+            )
+        except RuntimeError as exc:
+            raise ServerUnavailable(self.address, _short(exc)) from None
+
+
+def _read(path: str | None, what: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} {path!r}: {exc.strerror}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]

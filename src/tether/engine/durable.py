@@ -1,0 +1,228 @@
+"""How tether's workflows and steps become Temporal workflows and activities.
+
+Runs in two places: inside the Temporal workflow sandbox (scheduling steps, child runs,
+timers) and on workers (the activity wrappers around step functions).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+from uuid import UUID
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    RetryState,
+)
+
+from tether.durations import parse_duration
+from tether.errors import RunFailed, StepFailed, TetherError
+
+if TYPE_CHECKING:
+    from tether.step import Step
+    from tether.workflow import Workflow
+
+ZONE_SEPARATOR = "@"
+
+
+def zone_queue(base: str, zone: str | None) -> str:
+    """The task queue that serves `zone` for a deployment whose main queue is `base`."""
+    return base if zone is None else f"{base}{ZONE_SEPARATOR}{zone}"
+
+
+def base_queue(queue: str) -> str:
+    """The main queue of a deployment, given any of its queues."""
+    return queue.split(ZONE_SEPARATOR, 1)[0]
+
+
+# ---- inside workflow code -------------------------------------------------------------
+
+
+def in_workflow() -> bool:
+    """True when called from workflow code on a Temporal worker."""
+    return workflow.in_workflow()
+
+
+def now() -> datetime:
+    return workflow.now()
+
+
+def uuid4() -> UUID:
+    return workflow.uuid4()
+
+
+async def sleep(seconds: float) -> None:
+    await workflow.sleep(seconds)
+
+
+async def wait_condition(condition: Callable[[], bool], timeout: float | None) -> bool:
+    try:
+        await workflow.wait_condition(condition, timeout=timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+def patched(patch_id: str) -> bool:
+    return workflow.patched(patch_id)
+
+
+def continue_as_new(args: list[Any]) -> NoReturn:
+    workflow.continue_as_new(args=args)
+
+
+def retry_policy(step: Step[Any, Any]) -> TemporalRetryPolicy:
+    """The Temporal retry policy for a step's options."""
+    r = step.options.retry
+    return TemporalRetryPolicy(
+        maximum_attempts=r.max_attempts,
+        initial_interval=parse_duration(r.initial_interval),
+        maximum_interval=parse_duration(r.max_interval),
+        backoff_coefficient=r.backoff,
+        non_retryable_error_types=list(step.options.non_retryable),
+    )
+
+
+async def schedule_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """Run `step` as a Temporal activity from workflow code and return its result."""
+    opts = step.options
+    queue = zone_queue(base_queue(workflow.info().task_queue), opts.runs_on)
+    try:
+        return await workflow.execute_activity(
+            step.name,
+            args=step.bind_args(args, kwargs),
+            task_queue=queue,
+            start_to_close_timeout=opts.timeout,
+            heartbeat_timeout=opts.heartbeat,
+            retry_policy=retry_policy(step),
+            result_type=step.return_type,
+            summary=step.name,
+        )
+    except ActivityError as exc:
+        raise step_failed(step.name, exc) from exc
+
+
+def step_failed(name: str, exc: ActivityError) -> BaseException:
+    """Translate Temporal's activity error into the `StepFailed` a workflow author expects."""
+    cause = exc.cause
+    if isinstance(cause, CancelledError):
+        return cause
+    error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else ""
+    message = cause.message if cause is not None else str(exc)
+    reason = {
+        RetryState.NON_RETRYABLE_FAILURE: "non-retryable",
+        RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
+        RetryState.TIMEOUT: "timed out",
+    }.get(exc.retry_state, "failed") if exc.retry_state else "failed"
+    if cause is not None and type(cause).__name__ == "TimeoutError":
+        error_type = error_type or "Timeout"
+    what = f"{error_type}: {message}" if error_type else message
+    return StepFailed(f"step {name!r} failed ({reason}): {what}", step=name,
+                      error_type=error_type, reason=reason)
+
+
+async def run_child(wf: Workflow[Any, Any], args: list[Any]) -> Any:
+    """Run `wf` as a child workflow of the current one and return its result."""
+    info = workflow.info()
+    child_id = f"{info.workflow_id}/{wf.name}-{workflow.uuid4().hex[:8]}"
+    try:
+        return await workflow.execute_child_workflow(
+            wf.name, args=args, id=child_id, task_queue=base_queue(info.task_queue),
+            result_type=wf.return_type,
+        )
+    except ChildWorkflowError as exc:
+        cause = exc.cause
+        message = getattr(cause, "message", None) or str(exc)
+        error_type = getattr(cause, "type", "") or ""
+        raise RunFailed(child_id, message, error_type=error_type) from exc
+
+
+# ---- the generated Temporal definitions ------------------------------------------------
+
+
+def workflow_class(wf: Workflow[Any, Any]) -> type:
+    """Generate the Temporal workflow class that runs `wf.fn`.
+
+    Temporal's sandbox re-imports the function's module for every run and imports the
+    class from it by name, so the class is also set as an attribute of that module.
+    """
+    fn = wf.fn
+
+    async def run(self: Any, *args: Any) -> Any:
+        return await fn(*args)
+
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    annotations: dict[str, Any] = {}
+    if wf.input_name is not None:
+        params.append(inspect.Parameter(wf.input_name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        annotation=wf.input_type))
+        annotations[wf.input_name] = wf.input_type
+    annotations["return"] = wf.return_type
+    run.__signature__ = inspect.Signature(params, return_annotation=wf.return_type)  # type: ignore[attr-defined]
+    run.__annotations__ = annotations
+    class_name = f"_TetherWorkflow_{fn.__name__}"
+    run.__name__, run.__qualname__, run.__module__ = "run", f"{class_name}.run", fn.__module__
+    cls = type(class_name, (), {"run": workflow.run(run), "__module__": fn.__module__,
+                                "__qualname__": class_name, "__doc__": fn.__doc__})
+    cls = workflow.defn(name=wf.name, failure_exception_types=[TetherError])(cls)
+    import sys
+
+    module = sys.modules.get(fn.__module__)
+    if module is not None:
+        setattr(module, class_name, cls)
+    return cls
+
+
+def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
+    """Wrap a step's function as a Temporal activity definition (the function is not modified)."""
+    fn = step.fn
+
+    if step.is_async:
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any) -> Any:
+            try:
+                return await fn(*args)
+            except TetherError as exc:
+                raise _as_application_error(exc) from exc
+
+        return activity.defn(name=step.name)(run_async)
+
+    @functools.wraps(fn)
+    def run_sync(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except TetherError as exc:
+            raise _as_application_error(exc) from exc
+
+    return activity.defn(name=step.name)(run_sync)
+
+
+def _as_application_error(exc: TetherError) -> BaseException:
+    if getattr(exc, "retryable", True):
+        return exc
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+
+
+# ---- inside step attempts --------------------------------------------------------------
+
+
+def heartbeat(*details: Any) -> None:
+    if activity.in_activity():
+        activity.heartbeat(*details)
+
+
+def current_run_id() -> str | None:
+    if workflow.in_workflow():
+        return workflow.info().workflow_id
+    if activity.in_activity():
+        return activity.info().workflow_id
+    return None

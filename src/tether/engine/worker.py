@@ -1,0 +1,118 @@
+"""Workers: the processes that run workflow code and steps, for one or more task queues.
+
+`tether worker` and `tether dev` run this; applications and tests can embed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.worker import Worker as TemporalWorker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from tether.engine.client import Client
+from tether.engine.durable import step_activity, zone_queue
+from tether.errors import UsageError
+from tether.step import Step, check_zone
+from tether.workflow import Workflow
+
+MAIN = "main"
+"""Name of the main queue in `queues=`: workflow code and steps without a zone."""
+
+_PASSTHROUGH = ("tether", "pydantic", "pydantic_core", "annotated_types", "rich", "typer")
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """Temporal's determinism sandbox, with tether and its pure dependencies passed through."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+
+
+class Worker:
+    """Runs workflows and steps for some queues of a deployment.
+
+    Args:
+        client: A connected `tether.Client`; its task queue is the deployment's main queue.
+        workflows: Workflows to serve (default: every registered one).
+        steps: Steps to serve (default: every registered one).
+        queues: Which queues to serve: `"main"` (workflow code and unzoned steps) and/or
+            zone names. Default: `["main"]`. A zone-only worker runs no workflow code.
+        temporal_workflows / temporal_activities: Plain temporalio definitions served beside
+            tether's on the main queue.
+        max_concurrent_steps: Step attempts run at once per queue.
+
+    Example:
+        >>> async with Worker(client, queues=["main", "vault"]):
+        ...     await client.run(process_claim, claim)
+    """
+
+    def __init__(self, client: Client, *, workflows: Sequence[Workflow[Any, Any]] | None = None,
+                 steps: Sequence[Step[Any, Any]] | None = None,
+                 queues: Sequence[str] | None = None,
+                 temporal_workflows: Sequence[type] = (),
+                 temporal_activities: Sequence[Callable[..., Any]] = (),
+                 max_concurrent_steps: int = 100) -> None:
+        from tether import _registry
+
+        self.client = client
+        self.queues = [q if q == MAIN else check_zone(q) for q in (queues or [MAIN])]
+        wfs = list(workflows) if workflows is not None else list(_registry.workflows.values())
+        sts = list(steps) if steps is not None else list(_registry.steps.values())
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_steps)
+        self._workers = [
+            self._temporal_worker(q, wfs, sts, list(temporal_workflows), list(temporal_activities),
+                                  max_concurrent_steps)
+            for q in self.queues
+        ]
+        self._task: asyncio.Task[None] | None = None
+
+    def _temporal_worker(self, queue: str, wfs: list[Workflow[Any, Any]],
+                         sts: list[Step[Any, Any]], raw_wfs: list[type],
+                         raw_acts: list[Callable[..., Any]], concurrency: int) -> TemporalWorker:
+        zone = None if queue == MAIN else queue
+        activities = [step_activity(s) for s in sts if s.options.runs_on == zone]
+        workflows: list[type] = []
+        if zone is None:
+            workflows = [wf.defn for wf in wfs] + raw_wfs
+            activities += raw_acts
+        if not workflows and not activities:
+            where = "the main queue" if zone is None else f"zone {zone!r}"
+            raise UsageError(f"nothing to serve on {where}: no workflow or step runs there "
+                             "(check --queues and the steps' runs_on)")
+        return TemporalWorker(
+            self.client.temporal,
+            task_queue=zone_queue(self.client.connection.task_queue, zone),
+            workflows=workflows, activities=activities,
+            activity_executor=self._executor, workflow_runner=sandbox_runner(),
+            max_concurrent_activities=concurrency,
+        )
+
+    @property
+    def task_queues(self) -> list[str]:
+        """The Temporal task queues this worker polls."""
+        return [w.task_queue for w in self._workers]
+
+    async def run(self) -> None:
+        """Serve until cancelled; then finish in-flight work briefly and stop."""
+        try:
+            await asyncio.gather(*(w.run() for w in self._workers))
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> Worker:
+        self._task = asyncio.create_task(self.run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop polling and wait for the worker to stop."""
+        await asyncio.gather(*(w.shutdown() for w in self._workers), return_exceptions=True)
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

@@ -1,0 +1,107 @@
+"""The tether error tree. Importable anywhere; raised by the SDK, the engine and the CLI.
+
+Developer mistakes (`UsageError`, `ConfigError`) are raised early, at decoration or start
+time, with the fix in the message. Run-time failures carry typed attributes.
+"""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Root of every error tether raises on purpose.
+
+    `retryable` says whether a step that raises it should be tried again; developer
+    mistakes and policy blocks are not.
+    """
+
+    retryable: bool = True
+
+
+class UsageError(TetherError):
+    """The code or command uses tether in a way it does not support; the message says how to fix it."""
+
+    retryable = False
+
+
+class ConfigError(TetherError):
+    """Configuration is missing or wrong (an address, a key, a port, an extra not installed)."""
+
+    retryable = False
+
+
+class InvalidInput(UsageError):
+    """A workflow input failed validation; nothing was started.
+
+    Attributes:
+        workflow: The workflow whose input was rejected.
+        field: Dotted path of the first failing field ("" when the whole value is wrong).
+    """
+
+    def __init__(self, message: str, *, workflow: str, field: str = "") -> None:
+        super().__init__(message)
+        self.workflow = workflow
+        self.field = field
+
+
+class UnknownWorkflow(UsageError):
+    """No workflow of that name is registered; `available` lists the ones that are."""
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        names = ", ".join(sorted(available)) or "none"
+        super().__init__(f"no workflow named {name!r}; available: {names}")
+        self.name = name
+        self.available = available
+
+
+class ServerUnavailable(ConfigError):
+    """The Temporal server could not be reached at `address`."""
+
+    def __init__(self, address: str, reason: str = "") -> None:
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"cannot reach the Temporal server at {address}{detail}; start one with "
+            "`tether dev APP` or pass --address / TETHER_ADDRESS"
+        )
+        self.address = address
+
+
+class StepFailed(TetherError):
+    """A step failed for good: its retries are exhausted or its error is non-retryable.
+
+    Attributes:
+        step: The step's name.
+        error_type: Class name of the original exception (e.g. "ValueError").
+        reason: Why Temporal stopped retrying ("non-retryable", "retries exhausted", "timeout").
+    """
+
+    def __init__(self, message: str, *, step: str, error_type: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+        self.error_type = error_type
+        self.reason = reason
+
+
+class RunFailed(TetherError):
+    """A run ended in failure; `message` is the workflow's error, `error_type` its class name."""
+
+    def __init__(self, run_id: str, message: str, *, error_type: str = "") -> None:
+        super().__init__(f"run {run_id} failed: {message}")
+        self.run_id = run_id
+        self.error_type = error_type
+        self.error_message = message
+
+
+class RunCancelled(TetherError):
+    """A run was cancelled before it finished."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} was cancelled")
+        self.run_id = run_id
+
+
+class RunNotFound(UsageError):
+    """No run with that id exists in the namespace."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}; `tether runs` lists recent runs")
+        self.run_id = run_id

@@ -1,0 +1,213 @@
+"""@step: a unit of work with its retry policy, timeouts and zone.
+
+Inside a workflow, calling a step schedules a Temporal activity; anywhere else it simply
+runs the function, so business rules can be unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from tether import _registry
+from tether.durations import Duration, parse_duration
+from tether.errors import UsageError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_ZONE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failing step is retried.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included (1 = never retry).
+        initial_interval: Wait before the first retry.
+        max_interval: Upper bound on the wait between attempts.
+        backoff: Multiplier applied to the wait after each attempt.
+    """
+
+    max_attempts: int = 3
+    initial_interval: Duration = "1s"
+    max_interval: Duration = "1m"
+    backoff: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise UsageError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.backoff < 1:
+            raise UsageError(f"backoff must be at least 1.0, got {self.backoff}")
+        parse_duration(self.initial_interval, what="initial_interval")
+        parse_duration(self.max_interval, what="max_interval")
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """The resolved options of a step, as the engine uses them."""
+
+    retry: RetryPolicy
+    timeout: timedelta
+    heartbeat: timedelta | None
+    non_retryable: tuple[str, ...]
+    runs_on: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Step(Generic[P, R]):
+    """A function made durable by `@step`. Call it like the function it wraps.
+
+    Inside a workflow the call is scheduled as a Temporal activity (await it); outside one
+    it runs the function directly: an async step returns a coroutine, a sync step its value.
+    """
+
+    def __init__(self, fn: Callable[P, R], *, name: str, options: StepOptions) -> None:
+        self.fn = fn
+        self.name = name
+        self.options = options
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.signature = inspect.signature(fn)
+        self.hints = _type_hints(fn, what=f"step {name!r}")
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from tether.workflow import in_workflow, inline_run_active
+
+        if in_workflow():
+            from tether.engine.durable import schedule_step
+
+            return schedule_step(self, args, kwargs)  # type: ignore[return-value]
+        result = self.fn(*args, **kwargs)
+        if not self.is_async and inline_run_active():
+            return _completed(result)  # type: ignore[return-value]
+        return result
+
+    def bind_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
+        """Turn a call's arguments into the positional list sent to the activity."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise UsageError(f"step {self.name!r} called with wrong arguments: {exc}") from None
+        bound.apply_defaults()
+        return list(bound.args) + list(bound.kwargs.values())
+
+    @property
+    def return_type(self) -> Any:
+        """The annotated return type (None when unannotated)."""
+        return self.hints.get("return")
+
+    def __repr__(self) -> str:
+        zone = f" runs_on={self.options.runs_on!r}" if self.options.runs_on else ""
+        return f"<tether step {self.name!r}{zone}>"
+
+
+async def _completed(value: Any) -> Any:
+    return value
+
+
+@overload
+def step(fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
+@overload
+def step(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int | RetryPolicy = 3,
+    timeout: Duration = "5m",
+    heartbeat: Duration | None = None,
+    non_retryable: Sequence[type[BaseException]] = (),
+    runs_on: str | None = None,
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+
+
+def step(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int | RetryPolicy = 3,
+    timeout: Duration = "5m",
+    heartbeat: Duration | None = None,
+    non_retryable: Sequence[type[BaseException]] = (),
+    runs_on: str | None = None,
+) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
+    """Make a function a durable step.
+
+    Args:
+        fn: The function (sync or async). Its parameters and return value must be
+            serialisable: pydantic models, dataclasses or JSON types.
+        name: The step's name in histories and traces (default: the function's name).
+        retries: Attempts in all (an int, 1 = no retry) or a `RetryPolicy`.
+        timeout: Limit on one attempt ("30s", "5m", a `timedelta`).
+        heartbeat: If set, an attempt that has not called `tether.heartbeat()` for this
+            long is considered lost and retried (use for long steps).
+        non_retryable: Exception types that fail the step at once, without retrying.
+        runs_on: Zone whose workers run this step (e.g. "vault"); default: the
+            workflow's own workers.
+
+    Example:
+        >>> @step(retries=5, timeout="30s")
+        ... def check_tax_id(tax_id: str) -> bool:
+        ...     return tax_id.startswith("DE")
+    """
+
+    def decorate(func: Callable[P, R]) -> Step[P, R]:
+        if not callable(func):
+            raise UsageError(f"@step decorates a function, got {func!r}")
+        options = StepOptions(
+            retry=retries if isinstance(retries, RetryPolicy) else _attempts(retries),
+            timeout=parse_duration(timeout, what="timeout"),
+            heartbeat=parse_duration(heartbeat, what="heartbeat") if heartbeat else None,
+            non_retryable=_error_names(non_retryable),
+            runs_on=check_zone(runs_on) if runs_on is not None else None,
+        )
+        if options.timeout <= timedelta(0):
+            raise UsageError("timeout must be positive, e.g. timeout='30s'")
+        s = Step(func, name=name or func.__name__, options=options)
+        _registry.register_step(s)
+        return s
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
+
+
+def _attempts(value: int) -> RetryPolicy:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"retries: expected attempts as an int or a RetryPolicy, got {value!r}")
+    return RetryPolicy(max_attempts=value)
+
+
+def _error_names(types: Sequence[type[BaseException]]) -> tuple[str, ...]:
+    names = []
+    for t in types:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise UsageError(f"non_retryable takes exception classes, got {t!r}")
+        names.append(t.__name__)
+    return tuple(names)
+
+
+def check_zone(zone: str) -> str:
+    """Validate a zone name: lowercase letters, digits, '-' and '_'."""
+    if not zone or not set(zone) <= _ZONE_CHARS:
+        raise UsageError(
+            f"zone name {zone!r} is not valid; use lowercase letters, digits, '-' or '_'"
+        )
+    return zone
+
+
+def _type_hints(fn: Callable[..., Any], *, what: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception as exc:  # NameError for a forward reference that does not resolve
+        raise UsageError(f"{what}: cannot resolve its type hints ({exc})") from None

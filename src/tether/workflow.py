@@ -1,0 +1,243 @@
+"""@workflow and the helpers that are safe to call inside workflow code.
+
+Workflow code must be deterministic: it is replayed after a crash. Use these helpers for
+time, randomness, sleeping and waiting; put I/O in steps. Each helper also works outside
+a workflow (in plain scripts and unit tests) with the ordinary meaning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import typing
+import uuid as _uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from pydantic import TypeAdapter, ValidationError
+
+from tether import _registry
+from tether.durations import Duration, parse_duration
+from tether.engine import durable as _engine
+from tether.errors import InvalidInput, UsageError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("tether_inline_run", default=False)
+
+
+def in_workflow() -> bool:
+    """True when running as workflow code on a Temporal worker."""
+    return _engine.in_workflow()
+
+
+def inline_run_active() -> bool:
+    """True while a workflow function runs directly, outside Temporal (tests, scripts)."""
+    return _INLINE.get()
+
+
+class Workflow(Generic[P, R]):
+    """An async function made a durable workflow by `@workflow`.
+
+    Start it with `tether.Client.start` or `tether run`. Awaited inside another workflow it
+    runs as a child workflow; awaited anywhere else it runs directly, steps included.
+    """
+
+    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, name: str) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise UsageError(f"@workflow needs an `async def` function, {fn.__qualname__} is not")
+        self.fn = fn
+        self.name = name
+        self.hints = typing.get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters.values())
+        if len(params) > 1 or any(p.kind not in _POSITIONAL for p in params):
+            raise UsageError(
+                f"workflow {name!r} takes {len(params)} parameters; a workflow takes one input "
+                "(bundle several values in a pydantic model)"
+            )
+        self.input_name = params[0].name if params else None
+        self.input_type: Any = self.hints.get(params[0].name, Any) if params else None
+        self.return_type: Any = self.hints.get("return")
+        self.defn = _engine.workflow_class(self)
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        if in_workflow():
+            return _engine.run_child(self, list(args) + list(kwargs.values()))
+        return self._run_inline(*args, **kwargs)
+
+    async def _run_inline(self, *args: Any, **kwargs: Any) -> R:
+        token = _INLINE.set(True)
+        try:
+            return await self.fn(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            _INLINE.reset(token)
+
+    def validate_input(self, value: Any) -> list[Any]:
+        """Validate a raw input (e.g. parsed JSON) and return the workflow's argument list.
+
+        Raises:
+            InvalidInput: The value does not match the input type; names the first bad field.
+        """
+        if self.input_name is None:
+            if value not in (None, {}, []):
+                raise InvalidInput(f"workflow {self.name!r} takes no input", workflow=self.name)
+            return []
+        if value is None:
+            raise InvalidInput(
+                f"workflow {self.name!r} needs an input ({_type_name(self.input_type)}); "
+                "pass --input JSON",
+                workflow=self.name,
+            )
+        try:
+            return [TypeAdapter(self.input_type).validate_python(value)]
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            field = f"field {where!r}: " if where else ""
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise InvalidInput(
+                f"invalid input for workflow {self.name!r}: {field}{err['msg']}{more}",
+                workflow=self.name,
+                field=where,
+            ) from None
+
+    def input_schema(self) -> dict[str, Any]:
+        """JSON schema of the workflow's input (an empty object schema when it takes none)."""
+        if self.input_name is None:
+            return {"type": "object", "properties": {}}
+        return TypeAdapter(self.input_type).json_schema()
+
+    def __repr__(self) -> str:
+        return f"<tether workflow {self.name!r}>"
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+@overload
+def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
+
+
+@overload
+def workflow(
+    fn: None = None, /, *, name: str | None = None
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
+
+
+def workflow(
+    fn: Callable[P, Coroutine[Any, Any, R]] | None = None, /, *, name: str | None = None
+) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
+    """Make an async function a durable workflow that runs on Temporal.
+
+    The function takes at most one input (a pydantic model, dataclass or JSON type) and
+    returns a serialisable result. Its code must be deterministic: use steps for I/O and
+    the helpers in this module for time, randomness and waiting.
+
+    Example:
+        >>> @workflow
+        ... async def greet(name: str) -> str:
+        ...     return await shout(name)   # shout is a @step
+    """
+
+    def decorate(func: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
+        wf = Workflow(func, name=name or func.__name__)
+        _registry.register_workflow(wf)
+        return wf
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate
+
+
+async def sleep(duration: Duration) -> None:
+    """Sleep durably: a workflow sleeping for days survives restarts (a Temporal timer)."""
+    seconds = parse_duration(duration, what="sleep").total_seconds()
+    if in_workflow():
+        await _engine.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+def now() -> datetime:
+    """The current time (UTC); inside a workflow, the deterministic workflow time."""
+    return _engine.now() if in_workflow() else datetime.now(UTC)
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID that stays the same when the workflow is replayed."""
+    return _engine.uuid4() if in_workflow() else _uuid.uuid4()
+
+
+async def gather(*aws: Awaitable[T]) -> list[T]:
+    """Run steps (or child workflows) in parallel and return their results in order.
+
+    If one fails, the error is raised once all the others have finished, so no started
+    step is left unobserved.
+    """
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return list(results)  # type: ignore[arg-type]
+
+
+async def wait_for(condition: Callable[[], bool], *, timeout: Duration | None = None) -> bool:
+    """Wait until `condition()` is true; return False if `timeout` passes first."""
+    seconds = parse_duration(timeout, what="timeout").total_seconds() if timeout else None
+    if in_workflow():
+        return await _engine.wait_condition(condition, seconds)
+    loop = asyncio.get_running_loop()
+    deadline = None if seconds is None else loop.time() + seconds
+    while not condition():
+        if deadline is not None and loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def patched(patch_id: str) -> bool:
+    """Branch safely when changing the code of workflows that are already running.
+
+    Returns True for runs that reach this point with the new code, False for runs whose
+    history was recorded before the change. Outside a workflow it is always True.
+
+    Example:
+        >>> if tether.patched("vat-check-v2"):
+        ...     await check_vat_v2(invoice)
+        ... else:
+        ...     await check_vat(invoice)
+    """
+    return _engine.patched(patch_id) if in_workflow() else True
+
+
+def continue_as_new(*args: Any) -> typing.NoReturn:
+    """End this run and start it afresh with new input, keeping the same workflow id.
+
+    Use it in long-lived loops so the history stays small. Only valid inside a workflow.
+    """
+    if not in_workflow():
+        raise UsageError("continue_as_new() only works inside a running workflow")
+    _engine.continue_as_new(list(args))
+
+
+def heartbeat(*details: Any) -> None:
+    """Tell the engine a long step is still alive (see `@step(heartbeat=...)`).
+
+    Does nothing outside a step attempt.
+    """
+    _engine.heartbeat(*details)
+
+
+def run_id() -> str | None:
+    """The workflow id of the current run (inside a workflow or step), else None."""
+    return _engine.current_run_id()
