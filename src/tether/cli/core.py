@@ -1,50 +1,39 @@
-"""The `tether` command: parse arguments, call the library, print. No logic of its own."""
+"""Core commands: dev, run, worker, runs, show, cancel."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
-from rich.console import Console
 
 from tether import _render
+from tether.cli._common import (
+    Address,
+    ApiKey,
+    Namespace,
+    Queue,
+    StateDir,
+    TlsCa,
+    TlsCert,
+    TlsKey,
+    app,
+    conn_from,
+    err,
+    out,
+)
 from tether.engine.app import load_app, split_target
 from tether.engine.client import Client, resolve_workflow
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server
 from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
-from tether.errors import TetherError, UsageError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="tether: durable AI workflows on Temporal.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-Address = Annotated[str | None, typer.Option(envvar="TETHER_ADDRESS", help="Temporal frontend host:port.")]
-Namespace = Annotated[str | None, typer.Option(envvar="TETHER_NAMESPACE", help="Temporal namespace.")]
-Queue = Annotated[str | None, typer.Option("--task-queue", envvar="TETHER_TASK_QUEUE", help="Main task queue.")]
-TlsCert = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CERT", help="mTLS client certificate file.")]
-TlsKey = Annotated[str | None, typer.Option(envvar="TETHER_TLS_KEY", help="mTLS client key file.")]
-TlsCa = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CA", help="CA bundle for the server.")]
-ApiKey = Annotated[str | None, typer.Option(envvar="TETHER_API_KEY", help="API key (Temporal Cloud).", show_default=False)]
-StateDir = Annotated[Path, typer.Option(envvar="TETHER_STATE_DIR", help="Where the embedded engine keeps its state.")]
-
-
-def _conn(address: str | None, namespace: str | None, task_queue: str | None,
-          tls_cert: str | None = None, tls_key: str | None = None, tls_ca: str | None = None,
-          api_key: str | None = None) -> Connection:
-    return Connection.from_env(address=address, namespace=namespace, task_queue=task_queue,
-                               tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, api_key=api_key)
+from tether.errors import UsageError
 
 
 @app.command()
@@ -59,7 +48,7 @@ def dev(
     """Start the embedded engine (or reuse it) and a worker for APP; Ctrl-C stops both."""
     loaded = load_app(app_spec)
     asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
-                     _conn(None, None, task_queue)))
+                     conn_from(None, None, task_queue)))
 
 
 async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, separate: bool,
@@ -133,7 +122,7 @@ def run(
     wf = resolve_workflow(name) if name in loaded.workflows else _unknown(name, loaded.workflows)
     args_value = _read_input(input)
     wf.validate_input(args_value)  # reject before touching any server
-    conn = _conn(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
     code = asyncio.run(_run(wf, args_value, run_id, no_wait, state_dir, conn, loaded.zones()))
     raise typer.Exit(code)
 
@@ -244,7 +233,7 @@ def worker(
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster."""
     load_app(app_spec)
-    conn = _conn(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     asyncio.run(_worker(conn, wanted))
 
@@ -267,7 +256,7 @@ def runs(
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """List recent runs with their status."""
-    conn = _conn(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
 
     async def go() -> None:
         async with open_session(conn, state_dir) as s:
@@ -291,7 +280,7 @@ def show(
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Show a run: input, result or error, and its steps with attempts and durations."""
-    conn = _conn(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
 
     async def go() -> None:
         async with open_session(conn, state_dir) as s:
@@ -313,7 +302,7 @@ def cancel(
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Cancel a run: steps in flight are cancelled and the run ends as cancelled."""
-    conn = _conn(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
 
     async def go() -> None:
         async with open_session(conn, state_dir) as s:
@@ -323,33 +312,3 @@ def cancel(
     asyncio.run(go())
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: one clear line and a non-zero exit for errors; tracebacks with --debug."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("TETHER_DEBUG") == "1"
-    args = [a for a in args if a != "--debug"]
-    command = typer.main.get_command(app)
-    try:
-        command.main(args=args, prog_name="tether", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        sys.exit(130)
-    except TetherError as exc:
-        _fail(exc, debug, 2 if isinstance(exc, UsageError) else 1)
-    except Exception as exc:
-        _fail(exc, debug, 1, unexpected=True)
-
-
-def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = False) -> None:
-    if debug:
-        traceback.print_exception(exc)
-    prefix = f"{type(exc).__name__}: " if unexpected else ""
-    hint = "" if debug or not unexpected else " (run with --debug for the traceback)"
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    err.print(f"[bold red]error:[/] {prefix}{message}{hint}", soft_wrap=True)
-    sys.exit(code)
