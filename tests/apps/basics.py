@@ -123,3 +123,10 @@ async def counter(n: int) -> int:
     if n >= 3:
         return n
     tether.continue_as_new(n + 1)
+
+
+@tether.workflow
+async def reads_file(path: str) -> str:
+    """Breaks the determinism rule on purpose: I/O in workflow code."""
+    with open(path) as f:
+        return f.read()

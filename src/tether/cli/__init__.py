@@ -5,15 +5,13 @@ Each command group lives in its own module here and registers on `app`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
 
-import click
-import typer
-
 from tether.cli import core as _core  # noqa: F401  (registers commands)
-from tether.cli._common import app, err
+from tether.cli._common import app, before_exit, err
 from tether.errors import TetherError, UsageError
 
 
@@ -22,28 +20,40 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("TETHER_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
-    command = typer.main.get_command(app)
+    if debug:
+        os.environ["TETHER_DEBUG"] = "1"
+    code: int = 0
     try:
-        command.main(args=args, prog_name="tether", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+        app(args=args, prog_name="tether")  # exits via SystemExit; usage errors handled by typer
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
         err.print("aborted")
-        sys.exit(130)
+        code = 130
     except TetherError as exc:
-        _fail(exc, debug, 2 if isinstance(exc, UsageError) else 1)
+        code = _fail(exc, debug, 2 if isinstance(exc, UsageError) else 1)
     except Exception as exc:
-        _fail(exc, debug, 1, unexpected=True)
+        code = _fail(exc, debug, 1, unexpected=True)
+    _exit(code)
 
 
-def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = False) -> None:
+def _exit(code: int) -> None:
+    # Temporal's native runtime keeps threads that may call into Python while the interpreter
+    # finalizes, which can abort the process after a successful command; flush what we own
+    # (before_exit hooks, logs, output) and leave without finalization.
+    for hook in before_exit:
+        hook()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = False) -> int:
     if debug:
         traceback.print_exception(exc)
     prefix = f"{type(exc).__name__}: " if unexpected else ""
     hint = "" if debug or not unexpected else " (run with --debug for the traceback)"
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     err.print(f"[bold red]error:[/] {prefix}{message}{hint}", soft_wrap=True)
-    sys.exit(code)
+    return code

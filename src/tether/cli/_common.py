@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +14,12 @@ from tether.engine.connection import Connection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tether: durable AI workflows on Temporal.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Piped output is read by scripts and logs: do not fold it to 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+before_exit: list[Callable[[], None]] = []
+"""Callbacks run before the CLI process exits (e.g. flushing telemetry exporters)."""
 
 Address = Annotated[str | None, typer.Option(envvar="TETHER_ADDRESS", help="Temporal frontend host:port.")]
 Namespace = Annotated[str | None, typer.Option(envvar="TETHER_NAMESPACE", help="Temporal namespace.")]
@@ -21,7 +27,7 @@ Queue = Annotated[str | None, typer.Option("--task-queue", envvar="TETHER_TASK_Q
 TlsCert = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CERT", help="mTLS client certificate file.")]
 TlsKey = Annotated[str | None, typer.Option(envvar="TETHER_TLS_KEY", help="mTLS client key file.")]
 TlsCa = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CA", help="CA bundle for the server.")]
-ApiKey = Annotated[str | None, typer.Option(envvar="TETHER_API_KEY", help="API key (Temporal Cloud).", show_default=False)]
+ApiKey = Annotated[str | None, typer.Option(envvar="TETHER_API_KEY", help="API key (Temporal Cloud).")]
 StateDir = Annotated[Path, typer.Option(envvar="TETHER_STATE_DIR", help="Where the embedded engine keeps its state.")]
 
 

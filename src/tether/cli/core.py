@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -152,6 +154,9 @@ def _read_input(raw: str | None) -> Any:
 
 async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir: Path,
                conn: Connection, zones: list[str]) -> int:
+    if os.environ.get("TETHER_DEBUG") != "1":
+        # Step failures are shown as progress lines; the worker's own tracebacks are noise here.
+        logging.getLogger("temporalio").setLevel(logging.CRITICAL)
     async with open_session(conn, state_dir) as session:
         client = session.client
         worker = None

@@ -1,0 +1,111 @@
+"""The `tether` command through its real entry point, against the session's dev server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tether.engine.devserver import DevServer
+from tether.testing import unique_queue
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tether_cmd(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tether", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def target(tether_server: DevServer) -> list[str]:
+    return ["--address", tether_server.address, "--task-queue", unique_queue("cli")]
+
+
+def test_run_prints_result_and_steps(target: list[str]) -> None:
+    r = tether_cmd("run", "tests.apps.basics:order_total", "--input", '{"id": "a1", "amount": 10}', *target)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"id": "a1", "total": 11.9, "tags": []}
+    assert "✓ price" in r.stderr
+
+
+def test_bad_input_names_field_and_starts_no_run(target: list[str]) -> None:
+    r = tether_cmd("run", "tests.apps.basics:order_total", "--input", '{"id": "a1", "amount": "lots"}', *target)
+    assert r.returncode == 2
+    assert "field 'amount'" in r.stderr and "Traceback" not in r.stderr
+    listed = tether_cmd("runs", "--json", "--limit", "200", *target[:2])
+    queue = target[3]
+    assert all(run["task_queue"] != queue for run in json.loads(listed.stdout))
+
+
+def test_input_that_is_not_json(target: list[str], tmp_path: Path) -> None:
+    r = tether_cmd("run", "tests.apps.basics:order_total", "--input", "{id: 1}", *target)
+    assert r.returncode == 2 and "--input is not valid JSON" in r.stderr
+    r = tether_cmd("run", "tests.apps.basics:order_total", "--input", f"@{tmp_path}/nope.json", *target)
+    assert r.returncode == 2 and "cannot read input file" in r.stderr
+
+
+def test_unknown_workflow_lists_available(target: list[str]) -> None:
+    r = tether_cmd("run", "tests.apps.basics:nope", *target)
+    assert r.returncode == 2
+    assert "no workflow named 'nope'" in r.stderr and "order_total" in r.stderr
+
+
+def test_unknown_app(target: list[str]) -> None:
+    r = tether_cmd("run", "no_such_module:flow", *target)
+    assert r.returncode == 2 and "app 'no_such_module' not found" in r.stderr
+
+
+def test_unreachable_server_names_address() -> None:
+    r = tether_cmd("runs", "--address", "127.0.0.1:1", timeout=60)
+    assert r.returncode == 1
+    assert "cannot reach the Temporal server at 127.0.0.1:1" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_show_lists_attempts_of_a_retried_step(target: list[str], tmp_path: Path) -> None:
+    marker = tmp_path / "m"
+    r = tether_cmd("run", "tests.apps.basics:retrying", "--input", json.dumps(str(marker)), "--id",
+                   f"retry-{tmp_path.name}", *target)
+    assert r.returncode == 0, r.stderr
+    assert "(3 attempts)" in r.stderr
+    show = tether_cmd("show", f"retry-{tmp_path.name}", *target)
+    assert show.returncode == 0, show.stderr
+    row = next(line for line in show.stdout.splitlines() if " flaky " in line)
+    assert re.search(r"flaky\s+completed\s+3\s", row), row
+    assert "transient failure 2" in row
+
+
+def test_non_retryable_fails_fast_with_original_message(target: list[str]) -> None:
+    r = tether_cmd("run", "tests.apps.basics:strict_flow", "--input", '"x"', *target)
+    assert r.returncode == 1
+    assert "ValueError: value 'x' is not acceptable" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_determinism_violation_is_explained(target: list[str], tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("hello")
+    r = tether_cmd("run", "tests.apps.basics:reads_file", "--input", json.dumps(str(tmp_path / "f")), *target)
+    assert r.returncode == 2
+    assert "must be deterministic" in r.stderr and "tether.step" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_no_wait_then_show_and_cancel(target: list[str]) -> None:
+    r = tether_cmd("run", "tests.apps.basics:sleepy", "--input", "600", "--no-wait", *target)
+    assert r.returncode == 0, r.stderr
+    run_id = r.stdout.strip()
+    assert run_id.startswith("sleepy-")
+    assert "no worker is serving" in r.stderr
+    show = tether_cmd("show", run_id, "--json", *target)
+    assert json.loads(show.stdout)["status"] == "running"
+    assert tether_cmd("cancel", run_id, *target).returncode == 0
+    missing = tether_cmd("show", "no-such-run", *target)
+    assert missing.returncode == 2 and "no run with id 'no-such-run'" in missing.stderr
+
+
+def test_debug_shows_traceback(target: list[str]) -> None:
+    r = tether_cmd("--debug", "run", "tests.apps.basics:nope", *target)
+    assert "Traceback" in r.stderr
