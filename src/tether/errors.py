@@ -105,3 +105,39 @@ class RunNotFound(UsageError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no run with id {run_id!r}; `tether runs` lists recent runs")
         self.run_id = run_id
+
+
+class DecryptionFailed(TetherError):
+    """A payload could not be decoded here: its key is missing or differs, or its claim check is gone.
+
+    Retryable: the task is retried (the run waits) until a process with the right key or
+    payload store picks it up; nothing is dropped.
+
+    Attributes:
+        key_id: The key id named in the payload's metadata ("" for a missing claim check).
+    """
+
+    def __init__(self, message: str, *, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class EgressBlocked(TetherError):
+    """A sensitive value (or a handle to one) was about to leave its zone; nothing was sent.
+
+    Attributes:
+        label: The value's label (e.g. "ssn").
+        zone: The zone the value belongs to.
+        destination: Where it was going (a model string, a tool, another zone).
+    """
+
+    retryable = False
+
+    def __init__(self, *, label: str, zone: str, destination: str, detail: str = "") -> None:
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"egress blocked: sensitive value {label!r} from zone {zone!r} may not go to "
+                         f"{destination}{extra}; keep it in a step with runs_on={zone!r} or send a "
+                         "non-sensitive summary")
+        self.label = label
+        self.zone = zone
+        self.destination = destination

@@ -6,10 +6,11 @@ Every setting can come from an argument or a `TETHER_*` environment variable.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from temporalio.client import Client as TemporalClient
+from temporalio.converter import PayloadCodec
 from temporalio.service import TLSConfig
 
 from tether.engine.converter import data_converter
@@ -30,6 +31,7 @@ class Connection:
         tls_cert / tls_key: Client certificate and key files for mTLS.
         tls_ca: CA bundle for servers with a private CA.
         api_key: API key (Temporal Cloud); implies TLS.
+        codec: Payload codec (encryption, claim checks); default: `tether.codec.codec_from_env()`.
     """
 
     address: str = DEFAULT_ADDRESS
@@ -39,6 +41,7 @@ class Connection:
     tls_key: str | None = None
     tls_ca: str | None = None
     api_key: str | None = None
+    codec: PayloadCodec | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, **overrides: str | None) -> Connection:
@@ -81,10 +84,16 @@ class Connection:
         try:
             return await TemporalClient.connect(
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
-                data_converter=data_converter(),
+                data_converter=data_converter(self.payload_codec()),
             )
         except RuntimeError as exc:
             raise ServerUnavailable(self.address, _short(exc)) from None
+
+    def payload_codec(self) -> PayloadCodec:
+        """The codec payloads pass through: `codec`, else the keys configured in the environment."""
+        from tether.codec import codec_from_env
+
+        return self.codec if self.codec is not None else codec_from_env()
 
 
 def _read(path: str | None, what: str) -> bytes | None:

@@ -115,6 +115,9 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
     cause = exc.cause
     if isinstance(cause, CancelledError):
         return cause
+    if isinstance(cause, ApplicationError) and isinstance(cause.cause, ApplicationError) \
+            and cause.message == "Failed decoding arguments":
+        cause = cause.cause  # the codec's own error (e.g. DecryptionFailed) says what to fix
     error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else ""
     message = cause.message if cause is not None else str(exc)
     reason = {
