@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import UsageError
 
@@ -10,8 +10,8 @@ if TYPE_CHECKING:
     from tether.step import Step
     from tether.workflow import Workflow
 
-steps: dict[str, Step] = {}
-workflows: dict[str, Workflow] = {}
+steps: dict[str, Step[..., Any]] = {}
+workflows: dict[str, Workflow[..., Any]] = {}
 
 
 def _in_sandbox() -> bool:
@@ -24,7 +24,7 @@ def _in_sandbox() -> bool:
     return workflow.unsafe.in_sandbox()
 
 
-def register_step(step: Step) -> None:
+def register_step(step: Step[..., Any]) -> None:
     """Record a step by name; two different functions may not share a name."""
     if _in_sandbox():
         return
@@ -37,7 +37,7 @@ def register_step(step: Step) -> None:
     steps[step.name] = step
 
 
-def register_workflow(wf: Workflow) -> None:
+def register_workflow(wf: Workflow[..., Any]) -> None:
     """Record a workflow by name; two different functions may not share a name."""
     if _in_sandbox():
         return

@@ -141,3 +141,49 @@ class EgressBlocked(TetherError):
         self.label = label
         self.zone = zone
         self.destination = destination
+
+
+class HumanTaskExpired(TetherError):
+    """Nobody answered a human task before its timeout.
+
+    Attributes:
+        task_id: The task's id (`<run id>.<n>`).
+        question: What was asked.
+    """
+
+    def __init__(self, message: str, *, task_id: str, question: str = "") -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.question = question
+
+
+class TaskNotFound(UsageError):
+    """No human task with that id exists (or its run is gone)."""
+
+    def __init__(self, task_id: str, detail: str = "") -> None:
+        more = f" ({detail})" if detail else ""
+        super().__init__(f"no human task {task_id!r}{more}; `tether tasks` lists open tasks")
+        self.task_id = task_id
+
+
+class TaskClosed(UsageError):
+    """The task was already answered, expired, or its run ended; the answer was not used."""
+
+    def __init__(self, message: str, *, task_id: str, status: str = "") -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.status = status
+
+
+class InvalidAnswer(UsageError):
+    """An answer does not match the task's schema; the task stays open.
+
+    Attributes:
+        task_id: The task answered.
+        field: Dotted path of the first failing field ("" when the whole answer is wrong).
+    """
+
+    def __init__(self, message: str, *, task_id: str, field: str = "") -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.field = field

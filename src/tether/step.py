@@ -12,11 +12,14 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from tether import _registry
 from tether.durations import Duration, parse_duration
 from tether.errors import UsageError
+
+if TYPE_CHECKING:
+    from tether.human import Escalation
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,6 +62,7 @@ class StepOptions:
     non_retryable: tuple[str, ...]
     runs_on: str | None
     extra: dict[str, Any] = field(default_factory=dict)
+    on_failure: Escalation | None = None
 
 
 class Step(Generic[P, R]):
@@ -127,6 +131,7 @@ def step(
     heartbeat: Duration | None = None,
     non_retryable: Sequence[type[BaseException]] = (),
     runs_on: str | None = None,
+    on_failure: Escalation | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -140,6 +145,7 @@ def step(
     heartbeat: Duration | None = None,
     non_retryable: Sequence[type[BaseException]] = (),
     runs_on: str | None = None,
+    on_failure: Escalation | None = None,
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Make a function a durable step.
 
@@ -154,6 +160,8 @@ def step(
         non_retryable: Exception types that fail the step at once, without retrying.
         runs_on: Zone whose workers run this step (e.g. "vault"); default: the
             workflow's own workers.
+        on_failure: What to do when the step fails for good, e.g. `tether.escalate()` to
+            ask a person to retry it, supply its result, or fail the run.
 
     Example:
         >>> @step(retries=5, timeout="30s")
@@ -170,6 +178,7 @@ def step(
             heartbeat=parse_duration(heartbeat, what="heartbeat") if heartbeat else None,
             non_retryable=_error_names(non_retryable),
             runs_on=check_zone(runs_on) if runs_on is not None else None,
+            on_failure=_check_on_failure(on_failure),
         )
         if options.timeout <= timedelta(0):
             raise UsageError("timeout must be positive, e.g. timeout='30s'")
@@ -180,6 +189,14 @@ def step(
     if fn is not None:
         return decorate(fn)
     return decorate
+
+
+def _check_on_failure(value: Any) -> Escalation | None:
+    from tether.human import Escalation
+
+    if value is None or isinstance(value, Escalation):
+        return value
+    raise UsageError(f"on_failure takes tether.escalate(...), got {value!r}")
 
 
 def _attempts(value: int) -> RetryPolicy:

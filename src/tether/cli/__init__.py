@@ -11,6 +11,7 @@ import sys
 import traceback
 
 from tether.cli import core as _core  # noqa: F401  (registers commands)
+from tether.cli import keys as _keys  # noqa: F401  (registers commands)
 from tether.cli._common import app, before_exit, err
 from tether.errors import TetherError, UsageError
 

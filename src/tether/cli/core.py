@@ -9,12 +9,15 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from tether import _render
+from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
+from tether.codec import worker_codec
 from tether.cli._common import (
     Address,
     ApiKey,
@@ -49,6 +52,7 @@ def dev(
 ) -> None:
     """Start the embedded engine (or reuse it) and a worker for APP; Ctrl-C stops both."""
     loaded = load_app(app_spec)
+    use_dev_key(state_dir)
     asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
                      conn_from(None, None, task_queue)))
 
@@ -235,10 +239,12 @@ def worker(
     queues: Annotated[str | None, typer.Option(help="Comma-separated: 'main' and/or zone names.")] = None,
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
+    key_file: KeyFile = None, allow_plaintext: AllowPlaintext = False,
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster."""
+    codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
     load_app(app_spec)
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     asyncio.run(_worker(conn, wanted))
 
@@ -246,7 +252,9 @@ def worker(
 async def _worker(conn: Connection, queues: list[str] | None) -> None:
     client = Client(await conn.connect(), conn)
     w = Worker(client, queues=queues)
-    err.print(f"worker on {conn.address} namespace {conn.namespace}: {', '.join(w.task_queues)}")
+    ring = getattr(conn.codec, "keyring", None)
+    sealed = f"payload key {ring.primary.id}" if ring else "[yellow]payloads NOT encrypted[/]"
+    err.print(f"worker on {conn.address} namespace {conn.namespace}: {', '.join(w.task_queues)}; {sealed}")
     await _until_signal(w.run())
 
 

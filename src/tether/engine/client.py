@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
@@ -21,6 +21,9 @@ from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow
 from tether.workflow import Workflow
+
+if TYPE_CHECKING:
+    from tether.engine.inbox import TaskInbox
 
 _STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -183,6 +186,13 @@ class Client:
     def get(self, run_id: str) -> Run:
         """A handle on an existing run."""
         return Run(self, self.temporal.get_workflow_handle(run_id))
+
+    @property
+    def tasks(self) -> TaskInbox:
+        """The human-task inbox: list, read and answer tasks opened by `ask_human`."""
+        from tether.engine.inbox import TaskInbox
+
+        return TaskInbox(self)
 
     async def list_runs(self, *, workflow: str | None = None, status: str | None = None,
                         task_queue: str | None = None, limit: int = 20) -> list[RunSummary]:

@@ -23,6 +23,8 @@ from tether.errors import ConfigError
 
 FAST_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 STATE_FILE = "server.json"
+SEARCH_ATTRIBUTES = {"TetherOpenTasks": "KeywordList"}
+"""Custom search attributes tether's workflows set (open human tasks, for `tether tasks`)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class DevServer:
         """The command line that starts the server."""
         cmd = [temporal_binary(), "server", "start-dev", "--ip", self.host,
                "--port", str(self.port), "--log-level", "error"]
+        for attr, kind in SEARCH_ATTRIBUTES.items():
+            cmd += ["--search-attribute", f"{attr}={kind}"]
         cmd += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
         if self.db_path is not None:
             cmd += ["--db-filename", str(self.db_path)]
@@ -147,17 +151,20 @@ class DevServer:
                 flag = "--port" if name == "gRPC" else "--ui-port"
                 raise ConfigError(f"{name} port {port} on {self.host} is already in use by "
                                   f"another program; choose another with {flag}")
-        log = subprocess.DEVNULL
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            log = open(self.state_dir / "temporal.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        if log is not subprocess.DEVNULL:
-            log.close()  # type: ignore[union-attr]
+            with open(self.state_dir / "temporal.log", "ab") as log:
+                self.process = self._spawn(log.fileno())
+        else:
+            self.process = self._spawn(subprocess.DEVNULL)
         self._wait_ready(timeout)
         self._write_state()
         return self
+
+    def _spawn(self, log: int) -> subprocess.Popen[bytes]:
+        # Own process group, so stop() can signal the server and anything it spawned.
+        return subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
@@ -27,7 +28,7 @@ from tether.durations import parse_duration
 from tether.errors import RunFailed, StepFailed, TetherError
 
 if TYPE_CHECKING:
-    from tether.step import Step
+    from tether.step import Step, StepOptions
     from tether.workflow import Workflow
 
 ZONE_SEPARATOR = "@"
@@ -75,26 +76,54 @@ def patched(patch_id: str) -> bool:
     return workflow.patched(patch_id)
 
 
+_RUN_STATE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def run_state() -> dict[str, Any]:
+    """A dict private to the current run on this worker; it goes when the run leaves the cache
+    and is rebuilt by replay, so only keep what workflow code derives deterministically."""
+    return _RUN_STATE.setdefault(workflow.instance(), {})
+
+
 def continue_as_new(args: list[Any]) -> NoReturn:
     workflow.continue_as_new(args=args)
 
 
-def retry_policy(step: Step[Any, Any]) -> TemporalRetryPolicy:
-    """The Temporal retry policy for a step's options."""
-    r = step.options.retry
+def retry_policy(step: Step[Any, Any], options: StepOptions | None = None) -> TemporalRetryPolicy:
+    """The Temporal retry policy for a step's options (or for `options` given for one call)."""
+    opts = options or step.options
+    r = opts.retry
     return TemporalRetryPolicy(
         maximum_attempts=r.max_attempts,
         initial_interval=parse_duration(r.initial_interval),
         maximum_interval=parse_duration(r.max_interval),
         backoff_coefficient=r.backoff,
-        non_retryable_error_types=list(step.options.non_retryable),
+        non_retryable_error_types=list(opts.non_retryable),
     )
 
 
 async def schedule_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
-    """Run `step` as a Temporal activity from workflow code and return its result."""
-    opts = step.options
+    """Run `step` as a Temporal activity from workflow code and return its result.
+
+    A step with `on_failure=` (e.g. `tether.escalate()`) hands a final failure to it.
+    """
+    try:
+        return await execute_step(step, args, kwargs)
+    except StepFailed as failed:
+        if step.options.on_failure is None:
+            raise
+        return await step.options.on_failure.handle(step, args, kwargs, failed)
+
+
+async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any], *,
+                       attempts: int | None = None, options: StepOptions | None = None) -> Any:
+    """Schedule the activity (with `attempts` overriding the step's maximum attempts, and
+    `options` replacing the step's options for this call, as model calls do)."""
+    opts = options or step.options
     queue = zone_queue(base_queue(workflow.info().task_queue), opts.runs_on)
+    policy = retry_policy(step, opts)
+    if attempts is not None:
+        policy.maximum_attempts = attempts
     try:
         return await workflow.execute_activity(
             step.name,
@@ -102,9 +131,8 @@ async def schedule_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[
             task_queue=queue,
             start_to_close_timeout=opts.timeout,
             heartbeat_timeout=opts.heartbeat,
-            retry_policy=retry_policy(step),
+            retry_policy=policy,
             result_type=step.return_type,
-            summary=step.name,
         )
     except ActivityError as exc:
         raise step_failed(step.name, exc) from exc
@@ -119,7 +147,7 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
             and cause.message == "Failed decoding arguments":
         cause = cause.cause  # the codec's own error (e.g. DecryptionFailed) says what to fix
     error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else ""
-    message = cause.message if cause is not None else str(exc)
+    message = getattr(cause, "message", None) or str(cause or exc)
     reason = {
         RetryState.NON_RETRYABLE_FAILURE: "non-retryable",
         RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
@@ -129,7 +157,7 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
         error_type = error_type or "Timeout"
     what = f"{error_type}: {message}" if error_type else message
     return StepFailed(f"step {name!r} failed ({reason}): {what}", step=name,
-                      error_type=error_type, reason=reason)
+                      error_type=error_type, reason=reason, error_message=message)
 
 
 async def run_child(wf: Workflow[Any, Any], args: list[Any]) -> Any:
@@ -173,7 +201,9 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
     run.__annotations__ = annotations
     class_name = f"_TetherWorkflow_{fn.__name__}"
     run.__name__, run.__qualname__, run.__module__ = "run", f"{class_name}.run", fn.__module__
-    cls = type(class_name, (), {"run": workflow.run(run), "__module__": fn.__module__,
+    from tether.engine.tasks import TaskHandlers  # human tasks: the answer update, the tasks query
+
+    cls = type(class_name, (TaskHandlers,), {"run": workflow.run(run), "__module__": fn.__module__,
                                 "__qualname__": class_name, "__doc__": fn.__doc__})
     cls = workflow.defn(name=wf.name, failure_exception_types=[TetherError])(cls)
     import sys
@@ -210,9 +240,12 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
 
 
 def _as_application_error(exc: TetherError) -> BaseException:
-    if getattr(exc, "retryable", True):
+    retry_after = getattr(exc, "retry_after", None)  # e.g. a provider's Retry-After header
+    retryable = getattr(exc, "retryable", True)
+    if retryable and not retry_after:
         return exc
-    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not retryable,
+                           next_retry_delay=timedelta(seconds=retry_after) if retry_after else None)
 
 
 # ---- inside step attempts --------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
@@ -70,7 +70,8 @@ async def read_history(events: Sequence[HistoryEvent], converter: DataConverter)
 async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepRecord],
                  conv: DataConverter) -> None:
     t = ev.event_type
-    when = ev.event_time.ToDatetime() if ev.HasField("event_time") else None
+    when = ev.event_time.ToDatetime(tzinfo=UTC) if ev.HasField("event_time") else None
+    a: Any  # the event's attributes message; its type depends on the event type
     if t == E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
         a = ev.workflow_execution_started_event_attributes
         values = await decode_for_display(conv, a.input.payloads)
@@ -125,6 +126,7 @@ async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepReco
 async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | None,
                                      out: RunHistory, by_event: dict[int, StepRecord],
                                      conv: DataConverter) -> None:
+    a: Any
     if t == E.EVENT_TYPE_TIMER_STARTED:
         a = ev.timer_started_event_attributes
         secs = a.start_to_fire_timeout.ToTimedelta().total_seconds()

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+from tether.codec import dev_codec
 from tether.engine.client import Client
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server
@@ -32,10 +33,15 @@ class Session:
 @contextlib.asynccontextmanager
 async def open_session(conn: Connection, state_dir: Path, *, embedded: bool = True,
                        port: int = 7233, ui_port: int | None = None) -> AsyncIterator[Session]:
-    """Connect as configured, reusing or starting the embedded engine when none is configured."""
+    """Connect as configured, reusing or starting the embedded engine when none is configured.
+
+    With the embedded engine, payloads are encrypted with the project's dev key
+    (`<state_dir>/keys.json`, created on first use) unless keys are configured.
+    """
     if conn.explicit or not embedded:
         yield Session(Client(await conn.connect(), conn), None, None)
         return
+    conn = replace(conn, codec=conn.codec or dev_codec(state_dir))
     info = running_server(state_dir)
     if info is not None:
         conn = replace(conn, address=info.address)

@@ -98,11 +98,21 @@ class Worker:
     async def run(self) -> None:
         """Serve until cancelled; then finish in-flight work briefly and stop."""
         try:
+            await self._prepare()
             await asyncio.gather(*(w.run() for w in self._workers))
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def _prepare(self) -> None:
+        # human tasks publish open task ids in a search attribute the namespace must know
+        if MAIN in self.queues and not getattr(self, "_prepared", False):
+            from tether.engine.inbox import ensure_search_attributes
+
+            await ensure_search_attributes(self.client)
+            self._prepared = True
+
     async def __aenter__(self) -> Worker:
+        await self._prepare()
         self._task = asyncio.create_task(self.run())
         await asyncio.sleep(0)
         return self

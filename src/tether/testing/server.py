@@ -16,9 +16,13 @@ def unique_queue(prefix: str = "test") -> str:
 def run_worker_process(app: str, *, address: str, task_queue: str,
                        queues: Sequence[str] | None = None,
                        env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start `tether worker APP` as a separate process (to kill it like a crash would)."""
+    """Start `tether worker APP` as a separate process (to kill it like a crash would).
+
+    The worker uses the payload keys configured in `env` (or this process's environment);
+    without any it runs unencrypted, like the in-process test client.
+    """
     cmd = [sys.executable, "-m", "tether", "worker", app, "--address", address,
-           "--task-queue", task_queue]
+           "--task-queue", task_queue, "--allow-plaintext"]
     if queues:
         cmd += ["--queues", ",".join(queues)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

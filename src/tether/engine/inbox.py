@@ -1,0 +1,181 @@
+"""The human-task inbox, client side: list open tasks across runs, read one, answer one.
+
+Used by the CLI, the HTTP API and Studio (as `client.tasks`). Listing and reading need no
+worker (they read runs' memos); answering sends the `tether.answer` update, which a
+worker validates against the task's schema before the run sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tether.engine.devserver import SEARCH_ATTRIBUTES
+from tether.engine.tasks import MEMO, UPDATE, closed_message
+from tether.errors import ConfigError, InvalidAnswer, TaskClosed, TaskNotFound, TetherError
+from tether.human import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, split_task_id
+
+if TYPE_CHECKING:
+    from tether.engine.client import Client
+
+_KINDS = {"KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST}
+
+
+class NoWorker(TetherError):
+    """No worker took an answer in time; it may still be applied when one starts."""
+
+
+class TaskInbox:
+    """Open human tasks across runs, and answering them.
+
+    Example:
+        >>> for task in await client.tasks.list(assignee="finance"):
+        ...     print(task.id, task.question)
+        >>> await client.tasks.answer(task.id, {"approved": True}, by="alice")
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def list(self, *, assignee: str | None = None, run_id: str | None = None,
+                   task_queue: str | None = None, limit: int = 200) -> list[HumanTask]:
+        """Open tasks, oldest first (from the runs' memos: no worker needed).
+
+        Args:
+            assignee: Only tasks assigned to this person or team.
+            run_id: Only tasks of this run.
+            task_queue: Only runs on this task queue.
+            limit: At most this many runs are read.
+        """
+        clauses = ["TetherOpenTasks IS NOT NULL", "ExecutionStatus = 'Running'"]
+        if run_id:
+            clauses.append(f"WorkflowId = '{_quote(run_id)}'")
+        if task_queue:
+            clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
+        found: list[HumanTask] = []
+        async for ex in self._client.temporal.list_workflows(" AND ".join(clauses), limit=limit):
+            found += [t for t in await _records(ex) if t.status == "open"]
+        if assignee:
+            found = [t for t in found if t.assignee == assignee]
+        return sorted(found, key=lambda t: t.opened_at)
+
+    async def get(self, task_id: str) -> HumanTask:
+        """One task, open or closed, with its question, schema and context.
+
+        Raises:
+            TaskNotFound: No such run, or the run has no such task.
+        """
+        run_id, _ = split_task_id(task_id)
+        try:
+            desc = await self._client.temporal.get_workflow_handle(run_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise TaskNotFound(task_id, f"no run {run_id!r}") from None
+            raise
+        for task in await _records(desc):
+            if task.id == task_id:
+                return task
+        raise TaskNotFound(task_id, f"run {run_id} has not opened it")
+
+    async def answer(self, task_id: str, answer: Any, *, by: str,
+                     timeout: float = 60.0) -> HumanTask:
+        """Answer an open task; returns the closed record (who answered, when, what).
+
+        The run validates the answer against the task's schema first; an invalid one is
+        refused and the task stays open.
+
+        Raises:
+            InvalidAnswer: The answer does not match the schema (names the field) or is too large.
+            TaskClosed: The task was already answered, expired, or its run ended.
+            TaskNotFound: No such task.
+            NoWorker: No worker took the answer within `timeout` seconds.
+        """
+        check_size(task_id, answer)
+        task = await self.get(task_id)
+        if task.status != "open":
+            raise TaskClosed(closed_message(task), task_id=task_id, status=task.status)
+        handle = self._client.temporal.get_workflow_handle(task.run_id)
+        request = AnswerRequest(task_id=task_id, answer=answer, answered_by=by)
+        try:
+            return await asyncio.wait_for(
+                handle.execute_update(UPDATE, request, result_type=HumanTask), timeout)
+        except WorkflowUpdateFailedError as exc:
+            raise _update_error(task_id, exc) from None
+        except RPCError as exc:
+            raise _rpc_error(task_id, exc) from None
+        except TimeoutError:
+            raise NoWorker(f"no worker took the answer to {task_id} within {timeout:g}s; start one "
+                           "(`tether dev` or `tether worker`); the answer may still be applied "
+                           f"when it starts: check with `tether tasks show {task_id}`") from None
+
+
+def check_size(task_id: str, answer: Any) -> None:
+    """Refuse answers larger than `MAX_ANSWER_BYTES` as JSON."""
+    size = len(json.dumps(answer, default=str))
+    if size > MAX_ANSWER_BYTES:
+        raise InvalidAnswer(f"field 'answer': the answer is {size} bytes; the limit is "
+                            f"{MAX_ANSWER_BYTES}", task_id=task_id, field="answer")
+
+
+async def _records(ex: WorkflowExecution) -> list[HumanTask]:
+    try:
+        raw = await ex.memo_value(MEMO, [])
+    except Exception:  # a memo this process cannot decode (e.g. another key)
+        return []
+    return [HumanTask.model_validate(r) for r in raw]
+
+
+def _update_error(task_id: str, exc: WorkflowUpdateFailedError) -> TetherError:
+    cause = exc.cause
+    if not isinstance(cause, ApplicationError):
+        return TaskClosed(f"answer to {task_id} refused: {cause}", task_id=task_id)
+    details = cause.details[0] if cause.details else {}
+    if cause.type == "InvalidAnswer":
+        return InvalidAnswer(cause.message, task_id=task_id, field=details.get("field", ""))
+    if cause.type == "TaskNotFound":
+        return TaskNotFound(task_id)
+    return TaskClosed(cause.message, task_id=task_id, status=details.get("status", ""))
+
+
+def _rpc_error(task_id: str, exc: RPCError) -> Exception:
+    if exc.status == RPCStatusCode.NOT_FOUND or "already completed" in str(exc):
+        return TaskClosed(f"task {task_id} cannot be answered: its run has ended",
+                          task_id=task_id, status="closed")
+    return exc
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register tether's search attributes in the namespace if they are missing.
+
+    Raises:
+        ConfigError: They are missing and this client may not add them.
+    """
+    ns = client.connection.namespace
+    svc = client.temporal.operator_service
+    have = await svc.list_search_attributes(ListSearchAttributesRequest(namespace=ns))
+    missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in have.custom_attributes}
+    if not missing:
+        return
+    try:
+        await svc.add_search_attributes(AddSearchAttributesRequest(
+            namespace=ns, search_attributes={k: _KINDS[v] for k, v in missing.items()}))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            return
+        names = ", ".join(f"{k} ({v})" for k, v in missing.items())
+        raise ConfigError(
+            f"namespace {ns!r} lacks the search attribute {names} that human tasks need, and "
+            f"this worker may not add it ({exc.message}); add it once with `temporal operator "
+            f"search-attribute create --namespace {ns} --name TetherOpenTasks --type KeywordList`"
+        ) from None
