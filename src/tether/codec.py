@@ -115,7 +115,10 @@ class Keyring:
             if not entry or not sep or not kid:
                 raise ConfigError("TETHER_KEYS must be `id:base64key[,id:base64key…]`; "
                                   f"got an entry {entry[:12] + '…' if len(entry) > 12 else entry!r}")
-            keys.append(Key(kid, _decode_secret(b64, kid, "TETHER_KEYS")))
+            try:
+                keys.append(Key(kid, _decode_secret(b64, kid)))
+            except ValueError as exc:
+                raise ConfigError(f"TETHER_KEYS: {exc}") from None
         return cls(keys, source="TETHER_KEYS")
 
 
@@ -135,19 +138,19 @@ def _parse_key_file(text: str, where: str) -> list[Key]:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not isinstance(entry.get("key"), str):
             raise bad(f"entry {i} needs string fields 'id' and 'key'")
         try:
-            keys.append(Key(entry["id"], _decode_secret(entry["key"], entry["id"], f"key file {where!r}")))
-        except ConfigError as exc:
+            keys.append(Key(entry["id"], _decode_secret(entry["key"], entry["id"])))
+        except ValueError as exc:
             raise bad(str(exc)) from None
     return keys
 
 
-def _decode_secret(b64: str, kid: str, where: str) -> bytes:
+def _decode_secret(b64: str, kid: str) -> bytes:
     try:
         secret = base64.b64decode(b64.strip(), validate=True)
     except (binascii.Error, ValueError):
         secret = b""
     if len(secret) != 32:
-        raise ConfigError(f"key {kid!r} in {where} is not a base64 AES-256 key (32 bytes)")
+        raise ValueError(f"key {kid!r} is not a base64 AES-256 key (32 bytes)")
     return secret
 
 
@@ -334,10 +337,16 @@ def build_codec(keyring: Keyring | None, *, store: PayloadStore | None = None,
     return CodecChain(EncryptionCodec(keyring), claim) if keyring else CodecChain(claim)
 
 
-def keyring_from_env(state_dir: str | Path | None = None) -> Keyring | None:
-    """The configured keys: `TETHER_KEYS`, else `TETHER_KEY_FILE`, else `<state_dir>/keys.json`.
+def default_state_dir() -> Path:
+    """The project's state folder: `TETHER_STATE_DIR`, else `.tether` in the current folder."""
+    return Path(os.environ.get("TETHER_STATE_DIR") or ".tether")
 
-    Returns None when nothing is configured (payloads then travel in plaintext).
+
+def keyring_from_env(state_dir: str | Path | None = None) -> Keyring | None:
+    """The configured keys: `TETHER_KEYS`, else `TETHER_KEY_FILE`, else the project's dev key.
+
+    The dev key is `<state_dir>/keys.json` (default: `default_state_dir()`), written by
+    `tether dev`. Returns None when nothing is configured (payloads travel in plaintext).
 
     Raises:
         ConfigError: A configured key source is missing or corrupt.
@@ -346,14 +355,37 @@ def keyring_from_env(state_dir: str | Path | None = None) -> Keyring | None:
         return Keyring.from_env_value(os.environ["TETHER_KEYS"])
     if os.environ.get("TETHER_KEY_FILE"):
         return Keyring.from_file(os.environ["TETHER_KEY_FILE"])
-    if state_dir is not None and (Path(state_dir) / KEY_FILE_NAME).is_file():
-        return Keyring.from_file(Path(state_dir) / KEY_FILE_NAME)
+    dev_key = Path(state_dir or default_state_dir()) / KEY_FILE_NAME
+    if dev_key.is_file():
+        return Keyring.from_file(dev_key)
     return None
 
 
 def codec_from_env(state_dir: str | Path | None = None) -> CodecChain:
     """`build_codec` with the keys `keyring_from_env` finds."""
     return build_codec(keyring_from_env(state_dir))
+
+
+def worker_codec(key_file: str | Path | None = None, *, allow_plaintext: bool = False) -> CodecChain:
+    """The codec for a production worker: `key_file`, else the configured keys.
+
+    Raises:
+        ConfigError: No key is configured and `allow_plaintext` is False, or the key
+            source is missing or corrupt.
+    """
+    keyring = Keyring.from_file(key_file) if key_file else keyring_from_env()
+    if keyring is None and not allow_plaintext:
+        raise ConfigError("this worker has no payload key, so the Temporal server would store inputs and "
+                          "results in plaintext; create one with `tether keys new keys.json` and pass "
+                          "--key-file keys.json (or set TETHER_KEY_FILE / TETHER_KEYS), or pass "
+                          "--allow-plaintext to run unencrypted")
+    return build_codec(keyring)
+
+
+def dev_codec(state_dir: str | Path) -> CodecChain:
+    """The codec for the embedded engine: configured keys, else the dev key (created if needed)."""
+    keyring = keyring_from_env(state_dir) or Keyring.from_file(ensure_dev_key(state_dir))
+    return build_codec(keyring)
 
 
 def ensure_dev_key(state_dir: str | Path) -> Path:
@@ -374,8 +406,11 @@ __all__ = [
     "PayloadStore",
     "build_codec",
     "codec_from_env",
+    "default_state_dir",
+    "dev_codec",
     "ensure_dev_key",
     "keyring_from_env",
     "new_key",
+    "worker_codec",
     "write_key_file",
 ]

@@ -16,8 +16,6 @@ from typing import Annotated, Any
 import typer
 
 from tether import _render
-from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
-from tether.codec import worker_codec
 from tether.cli._common import (
     Address,
     ApiKey,
@@ -32,6 +30,8 @@ from tether.cli._common import (
     err,
     out,
 )
+from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
+from tether.codec import worker_codec
 from tether.engine.app import load_app, split_target
 from tether.engine.client import Client, resolve_workflow
 from tether.engine.connection import Connection
