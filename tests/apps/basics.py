@@ -130,3 +130,36 @@ async def reads_file(path: str) -> str:
     """Breaks the determinism rule on purpose: I/O in workflow code."""
     with open(path) as f:
         return f.read()
+
+
+# ---- plain temporalio beside tether (the escape hatch) ----------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from temporalio import activity as t_activity  # noqa: E402
+from temporalio import workflow as t_workflow  # noqa: E402
+
+
+@t_activity.defn(name="raw_shout")
+async def raw_shout(text: str) -> str:
+    return text.upper()
+
+
+@t_workflow.defn(name="raw_greeting")
+class RawGreeting:
+    @t_workflow.run
+    async def run(self, name: str) -> str:
+        return await t_workflow.execute_activity(raw_shout, f"hello {name}",
+                                                 start_to_close_timeout=timedelta(seconds=10))
+
+
+@tether.workflow
+async def mixed(name: str) -> str:
+    """A tether workflow that uses raw Temporal APIs and a tether step side by side."""
+    shouted = await t_workflow.execute_activity(raw_shout, name, start_to_close_timeout=timedelta(seconds=10))
+    return f"{shouted}:{await add(1, 1)}"
+
+
+@tether.workflow
+async def waits(seconds: float) -> bool:
+    return await tether.wait_for(lambda: False, timeout=seconds)

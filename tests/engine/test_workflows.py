@@ -96,3 +96,19 @@ async def test_cancel(tether_client: tether.Client) -> None:
         await run.cancel()
         with pytest.raises(tether.RunCancelled):
             await run.result()
+
+
+async def test_plain_temporalio_beside_tether(tether_client: tether.Client) -> None:
+    app = tether.load_app("tests.apps.basics")
+    assert basics.RawGreeting in app.temporal_workflows and basics.raw_shout in app.temporal_activities
+    async with tether.Worker(tether_client, temporal_workflows=app.temporal_workflows,
+                             temporal_activities=app.temporal_activities):
+        raw = await tether_client.temporal.execute_workflow(
+            "raw_greeting", "ada", id=f"raw-{tether.uuid4()}", task_queue=tether_client.connection.task_queue)
+        assert raw == "HELLO ADA"
+        assert await tether_client.run(basics.mixed, "ada") == "ADA:2"
+
+
+async def test_wait_for_times_out_durably(tether_client: tether.Client) -> None:
+    async with tether.Worker(tether_client):
+        assert await tether_client.run(basics.waits, 0.3) is False
