@@ -4,6 +4,7 @@ Workflows are typed async Python; steps are durable, retried and routed to zones
 engine is Temporal (its dev server locally, any cluster in production).
 """
 
+from tether import llm
 from tether.durations import Duration, parse_duration
 from tether.engine.app import App, load_app
 from tether.engine.client import Client, Run, RunDetail, RunSummary
@@ -11,10 +12,13 @@ from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.engine.worker import Worker
 from tether.errors import (
+    CloudModelBlocked,
     ConfigError,
     HumanTaskExpired,
     InvalidAnswer,
     InvalidInput,
+    ModelError,
+    ModelOutputInvalid,
     RunCancelled,
     RunFailed,
     RunNotFound,
@@ -48,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "Client",
+    "CloudModelBlocked",
     "ConfigError",
     "Connection",
     "DevServer",
@@ -57,6 +62,8 @@ __all__ = [
     "HumanTaskExpired",
     "InvalidAnswer",
     "InvalidInput",
+    "ModelError",
+    "ModelOutputInvalid",
     "RetryPolicy",
     "Run",
     "RunCancelled",
@@ -82,6 +89,7 @@ __all__ = [
     "gather",
     "heartbeat",
     "in_workflow",
+    "llm",
     "load_app",
     "now",
     "parse_duration",

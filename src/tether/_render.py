@@ -12,6 +12,7 @@ from rich.table import Table
 from tether.durations import format_duration
 from tether.engine.client import RunDetail, RunSummary
 from tether.engine.history import StepRecord
+from tether.llm import _report as llm_report
 
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",
                 "cancelled": "magenta", "terminated": "magenta", "timed out": "red",
@@ -61,7 +62,7 @@ def steps_table(steps: list[StepRecord]) -> Table:
         table.add_column(col, overflow="fold")
     for i, s in enumerate(steps, 1):
         style = STATUS_STYLE.get(s.status, "")
-        table.add_row(str(i), s.name if s.kind == "step" else f"{s.name} ({s.kind})",
+        table.add_row(str(i), llm_report.step_label(s) if s.kind == "step" else f"{s.name} ({s.kind})",
                       s.zone or "", f"[{style}]{s.status}[/]",
                       str(s.attempts) if s.kind == "step" else "",
                       format_duration(s.duration) if s.duration is not None else "-",
@@ -86,6 +87,9 @@ def print_run(console: Console, run: RunDetail) -> None:
         console.print(steps_table(run.steps))
     else:
         console.print("[dim]no steps yet[/]")
+    models = llm_report.run_usage(run.steps)
+    if models.calls:
+        console.print(llm_report.usage_line(models), highlight=False)
 
 
 def step_line(s: StepRecord) -> str:
@@ -97,4 +101,4 @@ def step_line(s: StepRecord) -> str:
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
     err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out") else ""
-    return f"  [{style}]{mark}[/] {s.name}{zone}{took}{tries}{err}"
+    return f"  [{style}]{mark}[/] {llm_report.step_label(s)}{zone}{took}{tries}{err}"

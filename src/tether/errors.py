@@ -72,13 +72,16 @@ class StepFailed(TetherError):
         step: The step's name.
         error_type: Class name of the original exception (e.g. "ValueError").
         reason: Why Temporal stopped retrying ("non-retryable", "retries exhausted", "timeout").
+        error_message: The original error's own message, without the step prefix.
     """
 
-    def __init__(self, message: str, *, step: str, error_type: str = "", reason: str = "") -> None:
+    def __init__(self, message: str, *, step: str, error_type: str = "", reason: str = "",
+                 error_message: str = "") -> None:
         super().__init__(message)
         self.step = step
         self.error_type = error_type
         self.reason = reason
+        self.error_message = error_message or message
 
 
 class RunFailed(TetherError):
@@ -187,3 +190,52 @@ class InvalidAnswer(UsageError):
         super().__init__(message)
         self.task_id = task_id
         self.field = field
+
+
+class CloudModelBlocked(ConfigError):
+    """A model outside this machine was about to be called while the cloud guard is on (tests)."""
+
+    def __init__(self, model: str, url: str) -> None:
+        super().__init__(f"cloud model call blocked: {model!r} would reach {url}; tests must use "
+                         "tether.testing.ScriptedModel, a loopback server or 'local:smollm2'")
+        self.model = model
+        self.url = url
+
+
+class ModelError(TetherError):
+    """A model call failed: the provider refused it, or kept failing until retries ran out.
+
+    Rate limits (429), server errors (5xx) and timeouts are retryable (`retry_after` says how
+    long the provider asked to wait); 400/401/403 are not and carry the provider's message.
+
+    Attributes:
+        model: The model string.
+        status: The HTTP status, when there was one.
+        retry_after: Seconds the provider asked to wait before retrying, if it said.
+    """
+
+    def __init__(self, message: str, *, model: str = "", status: int | None = None,
+                 retryable: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ModelOutputInvalid(ModelError):
+    """No model produced output that validates, after repairs and fallbacks.
+
+    Attributes:
+        model: The last model asked.
+        raw: Its last raw reply.
+        errors: The validation errors of that reply, one line each.
+        tried: Every model asked, in order.
+    """
+
+    def __init__(self, message: str, *, model: str, raw: str, errors: list[str],
+                 tried: list[str]) -> None:
+        super().__init__(message, model=model, retryable=False)
+        self.raw = raw
+        self.errors = errors
+        self.tried = tried

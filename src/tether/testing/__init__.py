@@ -2,9 +2,17 @@
 
 The pytest plugin (`tether.testing.plugin`, loaded automatically) provides fixtures:
 `tether_server` (session-wide dev server) and `tether_client` (a client with a task
-queue of its own for each test).
+queue of its own for each test), and turns on the cloud-model guard. For model calls:
+`ScriptedModel` (replies from a script, as `scripted:NAME`) and `ChatServer` (a real
+OpenAI-compatible HTTP server on loopback answering from a script).
 """
 
+from tether.testing.chat_server import ChatServer, Received, Reply
+from tether.testing.chat_server import error as chat_error
+from tether.testing.chat_server import reply as chat_reply
+from tether.testing.guard import block_cloud_models
+from tether.testing.scripted import ScriptedModel
 from tether.testing.server import run_worker_process, unique_queue
 
-__all__ = ["run_worker_process", "unique_queue"]
+__all__ = ["ChatServer", "Received", "Reply", "ScriptedModel", "block_cloud_models", "chat_error",
+           "chat_reply", "run_worker_process", "unique_queue"]

@@ -22,6 +22,14 @@ except ImportError:  # pragma: no cover - pytest-asyncio is in tether[dev]
     pytest_asyncio = None  # type: ignore[assignment]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn on the cloud-model guard: a test (or a worker it starts) that tries to call a
+    model outside loopback fails with `CloudModelBlocked`. Opt out with TETHER_BLOCK_CLOUD_MODELS=0."""
+    from tether.testing.guard import block_cloud_models
+
+    block_cloud_models()
+
+
 @pytest.fixture(scope="session")
 def tether_server() -> Iterator[DevServer]:
     """A Temporal dev server for the whole test session (no UI, state in memory)."""

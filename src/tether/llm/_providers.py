@@ -1,0 +1,154 @@
+"""Cloud and OpenAI-compatible models through pydantic-ai's model layer.
+
+Runs on workers. tether asks pydantic-ai for exactly one HTTP attempt per step attempt
+(`max_retries=0`), so every retry is a Temporal attempt that `tether show` can list, and
+turns provider errors into `ModelError`s that say whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from typing import Any
+
+from tether.errors import ConfigError, ModelError
+from tether.llm._spec import ModelSpec
+from tether.llm._types import ModelCall, ModelReply, Usage
+
+_RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+# pydantic-ai models own HTTP connection pools, which belong to one event loop.
+_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _model(spec: ModelSpec) -> Any:
+    per_loop = _models.setdefault(asyncio.get_running_loop(), {})
+    if spec.text not in per_loop:
+        per_loop[spec.text] = _build(spec)
+    return per_loop[spec.text]
+
+
+def _build(spec: ModelSpec) -> Any:
+    try:
+        return _build_model(spec)
+    except ImportError as exc:
+        raise ConfigError(f"{spec.text!r} needs pydantic-ai's {spec.provider} support, which is not "
+                          f"installed ({exc.name}): pip install 'pydantic-ai-slim[{spec.provider}]'") from None
+
+
+def _build_model(spec: ModelSpec) -> Any:
+    key = os.environ.get(spec.key_env) if spec.key_env else None
+    if spec.provider == "mistral":
+        from pydantic_ai.models.mistral import MistralModel
+        from pydantic_ai.providers.mistral import MistralProvider
+
+        return MistralModel(spec.name, provider=MistralProvider(api_key=key, base_url=spec.base_url))
+    if spec.provider == "anthropic":
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        return AnthropicModel(spec.name, provider=AnthropicProvider(api_key=key, base_url=spec.base_url))
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    # OpenAI itself and every OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp)
+    return OpenAIChatModel(spec.name, provider=OpenAIProvider(base_url=spec.base_url,
+                                                              api_key=key or "not-needed"))
+
+
+def _messages(call: ModelCall) -> list[Any]:
+    """The conversation in pydantic-ai's message types."""
+    from pydantic_ai.messages import ModelRequest, ModelResponse, SystemPromptPart, TextPart, UserPromptPart
+
+    out: list[Any] = []
+    pending: list[Any] = []
+    for m in call.messages:
+        if m.role == "assistant":
+            if pending:
+                out.append(ModelRequest(parts=pending))
+                pending = []
+            out.append(ModelResponse(parts=[TextPart(m.content)]))
+        else:
+            pending.append(SystemPromptPart(m.content) if m.role == "system" else UserPromptPart(m.content))
+    if pending:
+        out.append(ModelRequest(parts=pending))
+    return out
+
+
+def _parameters(call: ModelCall, model: Any) -> Any:
+    from pydantic_ai.models import ModelRequestParameters
+    from pydantic_ai.output import OutputObjectDefinition
+
+    if call.output_schema is None or not _supports_native_output(model):
+        return ModelRequestParameters()  # the schema is in the system prompt either way
+    return ModelRequestParameters(
+        output_mode="native",
+        output_object=OutputObjectDefinition(json_schema=call.output_schema, name=call.output_name))
+
+
+def _supports_native_output(model: Any) -> bool:
+    profile = model.profile
+    value = profile.get("supports_json_schema_output") if isinstance(profile, dict) else \
+        getattr(profile, "supports_json_schema_output", False)
+    return bool(value)
+
+
+def _settings(call: ModelCall) -> dict[str, Any]:
+    settings: dict[str, Any] = {"max_retries": 0}
+    if call.temperature is not None:
+        settings["temperature"] = call.temperature
+    if call.max_tokens is not None:
+        settings["max_tokens"] = call.max_tokens
+    return settings
+
+
+async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
+    """Send `call` to the provider once; raise `ModelError` (retryable or not) on failure."""
+    from pydantic_ai.direct import model_request
+    from pydantic_ai.exceptions import AgentRunError
+
+    model = _model(spec)
+    try:
+        resp = await model_request(model, _messages(call), model_settings=_settings(call),  # type: ignore[arg-type]
+                                   model_request_parameters=_parameters(call, model))
+    except AgentRunError as exc:
+        raise model_error(exc, spec) from None
+    return ModelReply(
+        model=call.model, text=resp.text or "",
+        usage=Usage(input_tokens=resp.usage.input_tokens or 0, output_tokens=resp.usage.output_tokens or 0),
+        response_model=resp.model_name, finish_reason=resp.finish_reason,
+    )
+
+
+def model_error(exc: BaseException, spec: ModelSpec) -> ModelError:
+    """Translate a pydantic-ai error into a `ModelError` with the provider's own message."""
+    from pydantic_ai import exceptions as e
+
+    status = getattr(exc, "status_code", None)
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, e.ModelQuotaExceededError | e.ModelRequestRejectedError):
+        retryable = False
+    elif isinstance(exc, e.ModelRateLimitError | e.ModelServerError | e.ModelUnavailableError
+                    | e.ModelConnectionError | e.ModelRequestTimeout):
+        retryable = True
+    else:
+        retryable = status is None or status in _RETRYABLE_STATUS or status >= 500
+    what = f"HTTP {status}: " if status else ""
+    detail = provider_message(exc)
+    hint = "" if retryable else " (not retried)"
+    return ModelError(f"{spec.text}: {what}{detail}{hint}", model=spec.text, status=status,
+                      retryable=retryable, retry_after=float(retry_after) if retry_after else None)
+
+
+def provider_message(exc: BaseException) -> str:
+    """The provider's error message on one line (from the response body when there is one)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return " ".join(str(message).split())
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())[:500]
+

@@ -1,0 +1,66 @@
+"""The durable model step: one model call as one Temporal activity, heartbeating while it waits.
+
+The activity runs on workers; workflow code schedules it through `tether.llm` (see
+`_calls.py`). Outside a workflow it is called directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from tether.llm import _local, _providers
+from tether.llm._prices import cost_of
+from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
+from tether.llm._types import ModelCall, ModelReply
+from tether.step import RetryPolicy, step
+from tether.workflow import heartbeat
+
+STEP_NAME = "tether.llm"
+"""The activity type of every model call (what `tether show` and Temporal's UI list)."""
+
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, initial_interval="1s", max_interval="1m", backoff=2.0)
+HEARTBEAT_EVERY = 0.5  # seconds between heartbeats while a model works
+
+T = TypeVar("T")
+
+
+@step(name=STEP_NAME, retries=DEFAULT_RETRY, timeout="5m", heartbeat="30s")
+async def call_model(call: ModelCall) -> ModelReply:
+    """Ask the model named in `call` once and return its reply, tokens and cost.
+
+    Raises:
+        ModelError: The provider failed (retryable for 429/5xx/timeouts, not for 4xx).
+        ConfigError: A key, extra or model file is missing here (not retryable).
+    """
+    spec = parse_model(call.model)
+    check_ready(spec)
+    started = time.monotonic()
+    reply = await while_heartbeating(_answer(call, spec))
+    reply.seconds = round(time.monotonic() - started, 4)
+    reply.cost = cost_of(spec, reply.usage)
+    return reply
+
+
+def _answer(call: ModelCall, spec: ModelSpec) -> Awaitable[ModelReply]:
+    if spec.kind == "local":
+        return _local.complete(call, spec)
+    if spec.kind == "scripted":
+        return scripted[spec.name](call)
+    return _providers.complete(call, spec)
+
+
+async def while_heartbeating(work: Awaitable[T]) -> T:
+    """Await `work`, heartbeating so a lost worker is noticed within the heartbeat timeout."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+            if done:
+                return task.result()
+            heartbeat()
+    finally:
+        if not task.done():
+            task.cancel()

@@ -1,0 +1,135 @@
+"""The data of a model call as it crosses the step boundary: request, reply, usage.
+
+Plain pydantic models, importable anywhere (workflow code, workers, the CLI).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    """One message of a conversation with a model."""
+
+    role: Role
+    content: str
+
+
+class ModelCall(BaseModel):
+    """What one durable model step sends: the model, the conversation and the output wanted.
+
+    Attributes:
+        model: The model string (`provider:model`).
+        messages: The conversation, oldest first (system messages included).
+        temperature: Sampling temperature (None: the provider's default).
+        max_tokens: Limit on the reply's length (None: the provider's default).
+        output_schema: JSON schema of the structured output wanted (None: free text).
+        output_name: Name of the output type (used by providers that name schemas).
+        purpose: "chat" or "structured", for people reading the run.
+        repair: 0 for the first ask, k for the k-th re-ask after an invalid reply.
+        fallback: 0 for the primary model, k for the k-th fallback model.
+        reason: Why this is a re-ask or a fallback (the previous reply's first validation
+            error, or the previous model's failure), for people reading the run.
+    """
+
+    model: str
+    messages: list[Message]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    output_schema: dict[str, Any] | None = None
+    output_name: str | None = None
+    purpose: Literal["chat", "structured"] = "chat"
+    repair: int = 0
+    fallback: int = 0
+    reason: str | None = None
+
+    @property
+    def round_label(self) -> str:
+        """"first", "repair 2", "fallback 1", "fallback 1 repair 1"."""
+        parts = []
+        if self.fallback:
+            parts.append(f"fallback {self.fallback}")
+        if self.repair:
+            parts.append(f"repair {self.repair}")
+        return " ".join(parts) or "first"
+
+
+class Usage(BaseModel):
+    """Tokens a model call consumed."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+class ModelReply(BaseModel):
+    """What one durable model step returns.
+
+    Attributes:
+        model: The model string that was asked.
+        text: The reply's text (for structured calls: the raw JSON, validated by the caller).
+        usage: Tokens consumed.
+        cost: Cost in USD from the price table; None when the model has no known price.
+        response_model: The model name the provider reported, if any.
+        finish_reason: Why generation stopped ("stop", "length", …), if reported.
+        seconds: Wall time of the provider call.
+    """
+
+    model: str
+    text: str
+    usage: Usage = Field(default_factory=Usage)
+    cost: float | None = None
+    response_model: str | None = None
+    finish_reason: str | None = None
+    seconds: float = 0.0
+
+
+class ChatResult(BaseModel):
+    """The result of `llm.chat`: the reply's text, which model gave it, tokens and cost."""
+
+    text: str
+    model: str
+    usage: Usage
+    cost: float | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ModelUsage(BaseModel):
+    """Calls, tokens and cost of one model, or of all models together."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    unpriced_calls: int = 0
+
+    def add(self, reply: ModelReply) -> None:
+        """Count one reply."""
+        self.calls += 1
+        self.input_tokens += reply.usage.input_tokens
+        self.output_tokens += reply.usage.output_tokens
+        if reply.cost is None:
+            self.unpriced_calls += 1
+        else:
+            self.cost += reply.cost
+
+
+class RunUsage(ModelUsage):
+    """Model usage of a run (or, outside workflows, of this process): totals and per model."""
+
+    by_model: dict[str, ModelUsage] = Field(default_factory=dict)
+
+    def add(self, reply: ModelReply) -> None:
+        """Count one reply in the totals and under its model."""
+        super().add(reply)
+        self.by_model.setdefault(reply.model, ModelUsage()).add(reply)

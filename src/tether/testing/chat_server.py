@@ -1,0 +1,233 @@
+"""A real HTTP server on loopback that speaks the OpenAI chat-completions API from a script.
+
+For testing provider code end to end (status codes, headers, malformed output, latency)
+without any cloud model: point `openai-compatible:MODEL@<server.url>` at it. It runs an
+asyncio server in a background thread, so it serves many slow requests at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted HTTP response.
+
+    Attributes:
+        status: HTTP status (200 for a completion).
+        content: The assistant's message text (status 200).
+        message: The error message (other statuses), in OpenAI's error format.
+        headers: Extra response headers (e.g. `Retry-After`).
+        delay: Seconds to wait before responding.
+        usage: (prompt tokens, completion tokens) reported for a completion.
+    """
+
+    status: int = 200
+    content: str = ""
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    usage: tuple[int, int] = (12, 6)
+
+
+def reply(content: str | dict[str, Any], *, delay: float = 0.0, usage: tuple[int, int] = (12, 6)) -> Reply:
+    """A completion whose message is `content` (a dict is sent as JSON text)."""
+    text = content if isinstance(content, str) else json.dumps(content)
+    return Reply(content=text, delay=delay, usage=usage)
+
+
+def error(status: int, message: str = "", *, retry_after: float | None = None, delay: float = 0.0) -> Reply:
+    """An error response, optionally with a `Retry-After` header (seconds)."""
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+    return Reply(status=status, message=message or f"scripted error {status}", headers=headers, delay=delay)
+
+
+@dataclass
+class Received:
+    """A request the server received: path, headers (lowercase keys), JSON body, arrival time."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+Script = Reply | Callable[[Received], Reply]
+
+
+class ChatServer:
+    """An OpenAI-compatible chat server on 127.0.0.1 that answers from a script.
+
+    Args:
+        default: The reply once the script is used up (default: an HTTP 500 saying so).
+
+    Example:
+        >>> with ChatServer() as server:
+        ...     server.script(error(429, retry_after=1), reply('{"total": 3}'))
+        ...     model = server.model("gpt-test")   # "openai-compatible:gpt-test@http://127.0.0.1:PORT/v1"
+    """
+
+    def __init__(self, *, default: Script | None = None) -> None:
+        self.default = default
+        self.requests: list[Received] = []
+        self._script: list[Script] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The API root, e.g. "http://127.0.0.1:40123/v1"."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def model(self, name: str = "test-model") -> str:
+        """The tether model string for a model served here."""
+        return f"openai-compatible:{name}@{self.url}"
+
+    def script(self, *replies: Script) -> None:
+        """Append replies, used one per request in order."""
+        with self._lock:
+            self._script.extend(replies)
+
+    def start(self) -> ChatServer:
+        """Start serving in a background thread; returns once the port is bound."""
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True,
+                                        name="tether-chat-server")
+        self._thread.start()
+        if not ready.wait(10) or not self.port:
+            raise RuntimeError("the scripted chat server did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (open connections are closed) and wait for the thread to end."""
+        if self._loop is not None and self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
+
+    def __enter__(self) -> ChatServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._server = loop.run_until_complete(asyncio.start_server(self._connection, "127.0.0.1", 0,
+                                                                    backlog=1024))
+        self.port = self._server.sockets[0].getsockname()[1]
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def _next(self, received: Received) -> Reply:
+        with self._lock:
+            item = self._script.pop(0) if self._script else self.default
+        if item is None:
+            return error(500, "the scripted chat server has no reply left")
+        return item(received) if callable(item) else item
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                await self._respond(request, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went away, or the server is stopping
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _respond(self, request: tuple[str, str, dict[str, str], bytes],
+                       writer: asyncio.StreamWriter) -> None:
+        method, path, headers, raw = request
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            await _write(writer, 200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            await _write(writer, 400, _error_body(400, "request body is not JSON"))
+            return
+        received = Received(path=path, headers=headers, body=body, at=time.monotonic())
+        self.requests.append(received)
+        r = self._next(received)
+        if r.delay:
+            await asyncio.sleep(r.delay)
+        if r.status != 200:
+            await _write(writer, r.status, _error_body(r.status, r.message), r.headers)
+            return
+        await _write(writer, 200, _completion(body.get("model", "test-model"), r), r.headers)
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = h.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0"))
+    body = await reader.readexactly(length) if length else b""
+    return method, path, headers, body
+
+
+async def _write(writer: asyncio.StreamWriter, status: int, body: dict[str, Any],
+                 headers: dict[str, str] | None = None) -> None:
+    raw = json.dumps(body).encode()
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
+             f"Content-Length: {len(raw)}", "Connection: keep-alive"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + raw)
+    await writer.drain()
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable"}
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, "api_error")
+    return {"error": {"message": message, "type": kind, "code": None}}
+
+
+def _completion(model: str, r: Reply) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{time.monotonic_ns()}", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.content},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
+                  "total_tokens": sum(r.usage)},
+    }
