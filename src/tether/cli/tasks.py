@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.table import Table
 
@@ -236,18 +235,31 @@ _SKIP: Any = object()
 
 
 def _prompt_scalar(node: dict[str, Any], label: str, kind: str, required: bool) -> Any:
-    types = {"integer": click.INT, "number": click.FLOAT, "string": click.STRING}
     default = node.get("default")
-    if default is None and not required:
-        raw = typer.prompt(f"{_label(node, label)} [optional]", default="", show_default=False)
-        return _SKIP if raw == "" else types[kind].convert(raw, None, None)
-    return typer.prompt(_label(node, label), type=types[kind], default=default)
+    optional = default is None and not required
+    text = f"{_label(node, label)}" + (" [optional]" if optional else "")
+    while True:
+        raw = typer.prompt(text, default="" if optional else default,
+                           show_default=not optional and default != "")
+        if optional and raw == "":
+            return _SKIP
+        try:
+            return _SCALARS[kind](raw)
+        except ValueError:
+            err.print(f"{label}: expected {'a whole number' if kind == 'integer' else 'a number'}, "
+                      f"got {raw!r}; try again")
+
+
+_SCALARS: dict[str, Any] = {"integer": int, "number": float, "string": str}
 
 
 def _prompt_enum(node: dict[str, Any], label: str) -> Any:
     choices = [str(c) for c in node["enum"]]
-    raw = typer.prompt(_label(node, label), type=click.Choice(choices), default=node.get("default"))
-    return node["enum"][choices.index(raw)]
+    while True:
+        raw = typer.prompt(f"{_label(node, label)} ({', '.join(choices)})", default=node.get("default"))
+        if str(raw) in choices:
+            return node["enum"][choices.index(str(raw))]
+        err.print(f"{label}: choose one of {', '.join(choices)}")
 
 
 def _prompt_union(options: list[dict[str, Any]], node: dict[str, Any], root: dict[str, Any],
@@ -258,8 +270,8 @@ def _prompt_union(options: list[dict[str, Any]], node: dict[str, Any], root: dic
             _prompt(non_null[0], root, label, required=True)
     tag = (node.get("discriminator") or {}).get("propertyName")
     if tag and all("const" in o.get("properties", {}).get(tag, {}) for o in non_null):
-        consts = [str(o["properties"][tag]["const"]) for o in non_null]
-        pick = typer.prompt(tag, type=click.Choice(consts))
+        consts = [o["properties"][tag]["const"] for o in non_null]
+        pick = _prompt_enum({"enum": consts, "title": tag}, tag)
         return _prompt_object(non_null[consts.index(pick)], root)
     return _prompt_json(node, label, required)
 
