@@ -16,9 +16,9 @@ from tether.llm import _report as llm_report
 
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",
                 "cancelled": "magenta", "terminated": "magenta", "timed out": "red",
-                "scheduled": "dim"}
+                "scheduled": "dim", "waiting": "cyan", "answered": "green", "expired": "red"}
 MARK = {"completed": "✓", "failed": "✗", "timed out": "✗", "cancelled": "⊘", "retrying": "↻",
-        "running": "…", "scheduled": "·"}
+        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗"}
 
 
 def to_json(value: Any) -> str:
@@ -100,5 +100,5 @@ def step_line(s: StepRecord) -> str:
     tries = f" ({s.attempts} attempts)" if s.attempts > 1 else ""
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
-    err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out") else ""
+    err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired") else ""
     return f"  [{style}]{mark}[/] {llm_report.step_label(s)}{zone}{took}{tries}{err}"

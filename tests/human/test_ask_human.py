@@ -21,11 +21,14 @@ async def test_answer_is_validated_delivered_and_recorded(tether_client: tether.
         done = await tether_client.tasks.answer(task.id, {"approved": True, "amount": 12400}, by="alice")
         assert await run.result() == flows.Approval(approved=True, amount=12400)
         record = await tether_client.tasks.get(task.id)
+        (row,) = (await run.describe()).steps  # what `tether show` lists
     assert done.status == record.status == "answered"
     assert record.answered_by == "alice"
     assert record.answer == {"approved": True, "amount": 12400, "comment": ""}
     assert record.opened_at <= record.answered_at == record.closed_at
     assert await tether_client.tasks.list(run_id=run.id) == []  # no longer open
+    assert (row.kind, row.status, row.result) == ("human", "answered", record.answer)
+    assert row.name == f"task {task.id}: Pay invoice INV-1? (answered by alice)"
 
 
 @pytest.mark.parametrize(("answer", "field"), [
@@ -82,6 +85,8 @@ async def test_timeout_raises_human_task_expired_and_the_run_handles_it(tether_c
         run = await tether_client.start(flows.human_expiring, 1.0)
         assert await run.result() == f"expired: {run.id}.1"
         record = await tether_client.tasks.get(f"{run.id}.1")
+        steps = (await run.describe()).steps
+        assert [(s.kind, s.status) for s in steps] == [("human", "expired")]  # the timer is not a "sleep"
         with pytest.raises(tether.TaskClosed) as info:
             await tether_client.tasks.answer(record.id, "too late", by="alice")
     assert record.status == "expired" and record.answered_at is None

@@ -25,7 +25,7 @@ E = EventType
 class StepRecord:
     """One step (activity), sleep (timer) or child run in a run's history."""
 
-    kind: str  # "step" | "sleep" | "child"
+    kind: str  # "step" | "sleep" | "child" | "human"
     name: str
     id: str
     status: str  # scheduled | running | retrying | completed | failed | timed out | cancelled
@@ -126,6 +126,8 @@ async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepReco
 async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | None,
                                      out: RunHistory, by_event: dict[int, StepRecord],
                                      conv: DataConverter) -> None:
+    from tether.engine import inbox
+
     a: Any
     if t == E.EVENT_TYPE_TIMER_STARTED:
         a = ev.timer_started_event_attributes
@@ -133,7 +135,8 @@ async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | 
         rec = StepRecord(kind="sleep", name=f"sleep {secs:g}s", id=a.timer_id,
                          status="running", scheduled_at=when)
         by_event[ev.event_id] = rec
-        out.steps.append(rec)
+        if not await inbox.is_human_timer(ev, conv):  # a task's timeout: the task row shows it
+            out.steps.append(rec)
     elif t == E.EVENT_TYPE_TIMER_FIRED:
         rec = by_event[ev.timer_fired_event_attributes.started_event_id]
         rec.status, rec.ended_at = "completed", when
@@ -158,6 +161,8 @@ async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | 
     elif t == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
         a = ev.child_workflow_execution_failed_event_attributes
         _end(by_event[a.initiated_event_id], "failed", when, a.failure)
+    elif t == E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+        await inbox.record_tasks(ev, out.steps, conv)  # human tasks opened, answered, expired
 
 
 def _end(rec: StepRecord, status: str, when: datetime | None, failure: Any) -> None:

@@ -24,6 +24,8 @@ from tether.human import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, TaskKind, v
 UPDATE = "tether.answer"
 QUERY = "tether.tasks"
 MEMO = "tether.tasks"
+HUMAN_TIMER = "human task "
+"""Summary prefix of the timer bounding a task's wait (history shows the task instead)."""
 OPEN_TASKS = SearchAttributeKey.for_keyword_list("TetherOpenTasks")
 
 
@@ -155,7 +157,7 @@ async def wait(task: OpenTask, seconds: float | None) -> bool:
     """Wait for the task's answer; False when `seconds` pass first."""
     try:
         await workflow.wait_condition(lambda: task.record.status != "open", timeout=seconds,
-                                      timeout_summary=f"human task {task.record.id}")
+                                      timeout_summary=f"{HUMAN_TIMER}{task.record.id}")
     except TimeoutError:
         return task.record.status == "answered"
     return task.record.status == "answered"
