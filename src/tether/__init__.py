@@ -4,7 +4,7 @@ Workflows are typed async Python; steps are durable, retried and routed to zones
 engine is Temporal (its dev server locally, any cluster in production).
 """
 
-from tether import llm
+from tether import llm, sensitive
 from tether.durations import Duration, parse_duration
 from tether.engine.app import App, load_app
 from tether.engine.client import Client, Run, RunDetail, RunSummary
@@ -14,6 +14,8 @@ from tether.engine.worker import Worker
 from tether.errors import (
     CloudModelBlocked,
     ConfigError,
+    DecryptionFailed,
+    EgressBlocked,
     HumanTaskExpired,
     InvalidAnswer,
     InvalidInput,
@@ -22,6 +24,7 @@ from tether.errors import (
     RunCancelled,
     RunFailed,
     RunNotFound,
+    SensitiveValueMissing,
     ServerUnavailable,
     StepFailed,
     TaskClosed,
@@ -31,6 +34,7 @@ from tether.errors import (
     UsageError,
 )
 from tether.human import Escalation, HumanTask, ask_human, confirm, escalate
+from tether.sensitive import Sensitive
 from tether.step import RetryPolicy, Step, step
 from tether.workflow import (
     Workflow,
@@ -55,8 +59,10 @@ __all__ = [
     "CloudModelBlocked",
     "ConfigError",
     "Connection",
+    "DecryptionFailed",
     "DevServer",
     "Duration",
+    "EgressBlocked",
     "Escalation",
     "HumanTask",
     "HumanTaskExpired",
@@ -71,6 +77,8 @@ __all__ = [
     "RunFailed",
     "RunNotFound",
     "RunSummary",
+    "Sensitive",
+    "SensitiveValueMissing",
     "ServerUnavailable",
     "Step",
     "StepFailed",
@@ -95,6 +103,7 @@ __all__ = [
     "parse_duration",
     "patched",
     "run_id",
+    "sensitive",
     "sleep",
     "step",
     "uuid4",

@@ -239,3 +239,10 @@ class ModelOutputInvalid(ModelError):
         self.raw = raw
         self.errors = errors
         self.tried = tried
+
+
+class SensitiveValueMissing(TetherError):
+    """A handle was resolved on a worker whose vault does not hold its value.
+
+    Retryable: another worker of the zone (sharing the right vault) may pick the step up.
+    """

@@ -144,7 +144,7 @@ def test_key_file_from_environment_and_dev_key(monkeypatch: pytest.MonkeyPatch, 
     write_key_file(tmp_path / "keys.json", [key])
     assert keyring_from_env(tmp_path).ids == [key.id]  # type: ignore[union-attr]
     monkeypatch.setenv("TETHER_KEY_FILE", str(tmp_path / "missing.json"))
-    with pytest.raises(ConfigError, match="missing.json"):
+    with pytest.raises(ConfigError, match=r"missing\.json"):
         keyring_from_env(tmp_path)
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import tether
-from tether.codec import Key, new_key, write_key_file
-from tether.engine.devserver import DevServer
 from tests.apps import sov_basic as app
 from tests.sovereignty.conftest import Connect
+from tether.codec import Key, new_key, write_key_file
+from tether.engine.devserver import DevServer
 
 REPO = Path(__file__).resolve().parents[2]
 PLANTED = "123-45-6789"

@@ -216,7 +216,9 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
 
 def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
     """Wrap a step's function as a Temporal activity definition (the function is not modified)."""
-    fn = step.fn
+    from tether.sensitive import zone_bound  # resolves handles in arguments, seals Sensitive results
+
+    fn = zone_bound(step)
 
     if step.is_async:
 
@@ -262,3 +264,8 @@ def current_run_id() -> str | None:
     if activity.in_activity():
         return activity.info().workflow_id
     return None
+
+
+def current_queue() -> str | None:
+    """The task queue of the running step attempt (`<queue>@<zone>` for a zoned step), else None."""
+    return activity.info().task_queue if activity.in_activity() else None
