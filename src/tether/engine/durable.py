@@ -242,10 +242,10 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
 
 
 def _as_application_error(exc: TetherError) -> BaseException:
+    # always a new error: the callers raise it `from exc`, and an error that is its own cause
+    # sends Temporal's failure converter into endless recursion
     retry_after = getattr(exc, "retry_after", None)  # e.g. a provider's Retry-After header
     retryable = getattr(exc, "retryable", True)
-    if retryable and not retry_after:
-        return exc
     return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not retryable,
                            next_retry_delay=timedelta(seconds=retry_after) if retry_after else None)
 
