@@ -48,6 +48,8 @@ def runs_table(runs: list[RunSummary]) -> Table:
 
 def step_error(s: StepRecord) -> str:
     """The error, or the last failure of a step that was retried."""
+    if s.waiting_for:
+        return f"waiting for {s.waiting_for}"
     if s.error:
         return s.error
     if s.last_failure and s.attempts > 1:
@@ -100,5 +102,5 @@ def step_line(s: StepRecord) -> str:
     tries = f" ({s.attempts} attempts)" if s.attempts > 1 else ""
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
-    err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired") else ""
+    err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired", "waiting") else ""
     return f"  [{style}]{mark}[/] {llm_report.step_label(s)}{zone}{took}{tries}{err}"

@@ -48,3 +48,8 @@ async def sov_big(size: int) -> int:
 @tether.step
 def sov_make_doc(size: int) -> str:
     return "x" * size
+
+
+@tether.step(runs_on="other")
+def sov_other_len(text: str) -> int:
+    return len(text) * 100

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
@@ -18,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry
 from tether.engine.connection import Connection
+from tether.engine.durable import base_queue, zone_queue
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow
 from tether.workflow import Workflow
@@ -114,6 +118,7 @@ class Run:
             raise _not_found(self.id, exc) from None
         hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
         merge_pending(hist.steps, desc.raw_description.pending_activities)
+        await self._note_missing_zone_workers(hist.steps, desc.task_queue)
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
@@ -121,6 +126,26 @@ class Run:
             input=hist.input, result=hist.result, error=hist.error, error_type=hist.error_type,
             steps=hist.steps, workflow_task_error=hist.workflow_task_error,
         )
+
+
+    async def _note_missing_zone_workers(self, steps: list[StepRecord], queue: str) -> None:
+        """Mark steps waiting on a zone that no worker serves, so they do not look like a hang."""
+        waiting = [s for s in steps if s.kind == "step" and s.zone and s.status in ("scheduled", "retrying")]
+        for zone in sorted({s.zone for s in waiting if s.zone}):
+            if await _has_step_worker(self._client, zone_queue(base_queue(queue), zone)):
+                continue
+            for s in waiting:
+                if s.zone == zone:
+                    s.status, s.waiting_for = "waiting", f"a worker in zone {zone}"
+
+
+async def _has_step_worker(client: Client, queue: str) -> bool:
+    """True when a worker polled `queue` for steps in the last 90 s (long polls last up to ~60 s)."""
+    resp = await client.temporal.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.connection.namespace, task_queue=TaskQueue(name=queue),
+                                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+    recent = datetime.now(UTC).timestamp() - 90
+    return any(p.last_access_time.ToSeconds() >= recent for p in resp.pollers)
 
 
 def _not_found(run_id: str, exc: RPCError) -> Exception:

@@ -37,6 +37,7 @@ class StepRecord:
     last_failure: str | None = None
     input: list[Any] = field(default_factory=list)
     result: Any = None
+    waiting_for: str | None = None  # e.g. "a worker in zone vault" when no worker polls its queue
 
     @property
     def duration(self) -> float | None:

@@ -1,0 +1,71 @@
+"""Zones with workers in separate processes: routing, wrong-zone workers, a missing zone worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tether
+from tests.apps import sov_basic as app
+from tests.sovereignty.conftest import Connect
+from tether.engine.devserver import DevServer
+from tether.testing import run_worker_process
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    return env | {"TETHER_STATE_DIR": str(tmp_path / "state"), "TETHER_VAULT": str(tmp_path / "vault.db"),
+                  "PYTHONPATH": str(REPO)}
+
+
+async def _step(run: tether.Run, timeout: float = 30) -> tether.engine.history.StepRecord:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        steps = (await run.describe()).steps
+        if steps and steps[0].status != "scheduled":
+            return steps[0]
+        await asyncio.sleep(0.2)
+    raise AssertionError("the step never changed state")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_missing_zone_worker_is_reported_and_wrong_zone_never_runs_the_step(
+        connect: Connect, tether_server: DevServer, queue: str, tmp_path: Path) -> None:
+    client = await connect(None, queue=queue)
+    env = _env(tmp_path)
+    brain = run_worker_process("tests.apps.sov_basic", address=tether_server.address, task_queue=queue,
+                               queues=["main"], env=env)
+    wrong = run_worker_process("tests.apps.sov_basic", address=tether_server.address, task_queue=queue,
+                               queues=["other"], env=env)
+    vault = None
+    try:
+        run = await client.start(app.sov_zoned, "abc")
+        step = await _step(run)
+        assert (step.status, step.waiting_for) == ("waiting", "a worker in zone vault")
+        shown = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "tether", "show", run.id,
+                                        "--address", tether_server.address], env=env, cwd=tmp_path,
+                                        capture_output=True, text=True, timeout=60)
+        assert "waiting for a worker in zone vault" in shown.stdout, shown.stdout + shown.stderr
+        await asyncio.sleep(2)  # the wrong-zone worker keeps polling its own queue: still not started
+        assert (await run.describe()).steps[0].status == "waiting"
+        vault = run_worker_process("tests.apps.sov_basic", address=tether_server.address, task_queue=queue,
+                                   queues=["vault"], env=env)
+        assert await asyncio.wait_for(run.result(), 60) == 3  # len("abc"), not the "other" zone's 300
+        (done,) = (await run.describe()).steps
+        # one attempt in all: no other worker ever took (and failed) the step
+        assert (done.status, done.attempts, done.zone, done.waiting_for) == ("completed", 1, "vault", None)
+    finally:
+        for proc in (brain, wrong, vault):
+            if proc is not None:
+                _stop(proc)
