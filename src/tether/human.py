@@ -316,7 +316,8 @@ class Escalation:
         if self.question:
             return self.question
         what = f"step {step!r}" if step else "an operation"
-        return f"{what} failed: {_short(error)}. Retry it, supply its result, or fail the run?"
+        failure = _short(error) if isinstance(error, StepFailed) else f"{what} failed: {_short(error)}"
+        return f"{failure} — retry it, supply its result, or fail the run?"
 
 
 def _short(error: BaseException) -> str:

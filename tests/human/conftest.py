@@ -78,3 +78,13 @@ async def eventually(check: Callable[[], object], *, timeout: float = 20) -> Non
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def cancel(run: tether.Run) -> None:
+    """Cancel a run and wait until it has ended (so no open task outlives its test)."""
+    await run.cancel()
+    try:
+        await run.result()
+    except tether.RunCancelled:
+        return
+    raise AssertionError(f"run {run.id} was not cancelled")

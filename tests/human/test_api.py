@@ -11,10 +11,11 @@ import pytest
 
 import tether
 from tests.apps import human_flows as flows
-from tests.human.conftest import Api, wait_for_task
+from tests.human.conftest import Api, _serve, cancel, wait_for_task
+from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.studio.api import check_binding, create_app, is_loopback
-from tether.testing import run_worker_process
+from tether.testing import run_worker_process, unique_queue
 
 
 async def test_answer_over_http_after_the_worker_was_killed_and_restarted(
@@ -53,7 +54,7 @@ async def test_get_task_has_question_schema_and_context(tether_client: tether.Cl
         assert body["context"] == {"invoice": "INV-1", "total": 12400}
         assert body["answer_schema"]["properties"]["amount"]["type"] == "integer"
         assert (await api.http.get(f"/api/tasks/{run.id}.9")).status_code == 404
-        await run.cancel()
+        await cancel(run)
 
 
 async def test_invalid_answers_get_422_413_400_and_the_task_stays_open(
@@ -123,3 +124,25 @@ async def test_studio_can_extend_the_app(tether_client: tether.Client) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         assert (await http.get("/")).text == "studio"
         assert (await http.get("/api/health")).json() == {"ok": True}
+
+
+async def test_tasks_of_encrypted_runs_need_the_key(tether_server: DevServer) -> None:
+    from tether.codec import Keyring, build_codec, new_key
+
+    queue = unique_queue()
+    keyed = Connection(address=tether_server.address, task_queue=queue,
+                       codec=build_codec(Keyring([new_key()])))
+    other = Connection(address=tether_server.address, task_queue=queue,
+                       codec=build_codec(Keyring([new_key()])))
+    client = tether.Client(await keyed.connect(), keyed)
+    async with tether.Worker(client):
+        run = await client.start(flows.human_approval, "Secret question?")
+        await wait_for_task(client, f"{run.id}.1")
+        async for api in _serve(create_app(tether.Client(await other.connect(), other))):
+            listed = (await api.http.get("/api/tasks", params={"run": run.id})).json()
+            assert listed == {"tasks": [], "unreadable_runs": [run.id]}
+            reply = await api.http.get(f"/api/tasks/{run.id}.1")
+            assert reply.status_code == 500
+            assert "which this process does not have" in reply.json()["error"]
+            assert "Secret" not in reply.text
+        await cancel(run)

@@ -8,7 +8,7 @@ import pytest
 
 import tether
 from tests.apps import human_flows as flows
-from tests.human.conftest import wait_for_task
+from tests.human.conftest import cancel, wait_for_task
 
 
 async def test_answer_is_validated_delivered_and_recorded(tether_client: tether.Client) -> None:
@@ -113,6 +113,10 @@ async def test_parallel_tasks_in_one_run(tether_client: tether.Client) -> None:
         assert [t.id for t in await tether_client.tasks.list(assignee="legal")
                 if t.run_id == run.id] == [f"{run.id}.1"]
         await tether_client.tasks.answer(f"{run.id}.2", False, by="cfo")
+        live = await tether_client.temporal.get_workflow_handle(run.id).query(
+            "tether.tasks", result_type=list[tether.HumanTask])  # the live view, from the worker
+        assert [(t.id, t.status, t.answered_by) for t in live] == [
+            (f"{run.id}.1", "open", None), (f"{run.id}.2", "answered", "cfo")]
         assert [t.id for t in await tether_client.tasks.list(run_id=run.id)] == [f"{run.id}.1"]
         await tether_client.tasks.answer(f"{run.id}.1", True, by="counsel")
         assert await run.result() == [True, False]
@@ -128,7 +132,7 @@ async def test_unknown_tasks_are_reported(tether_client: tether.Client) -> None:
             await tether_client.tasks.answer("no-such-run.1", True, by="x")
         with pytest.raises(tether.UsageError, match="task ids look like"):
             await tether_client.tasks.get("not a task id")
-        await run.cancel()
+        await cancel(run)
 
 
 async def test_ask_human_outside_a_workflow_is_a_usage_error() -> None:

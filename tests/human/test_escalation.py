@@ -6,7 +6,7 @@ import pytest
 
 import tether
 from tests.apps import human_flows as flows
-from tests.human.conftest import wait_for_task
+from tests.human.conftest import cancel, wait_for_task
 
 
 async def test_failing_step_opens_a_task_with_the_error_and_inputs(tether_client: tether.Client) -> None:
@@ -14,13 +14,14 @@ async def test_failing_step_opens_a_task_with_the_error_and_inputs(tether_client
         run = await tether_client.start(flows.human_escalating, "ACME")
         task = await wait_for_task(tether_client, f"{run.id}.1")
         assert (task.kind, task.step, task.assignee) == ("escalation", "human_fetch_quote", "ops")
-        assert "supplier ACME is unreachable" in task.question
+        assert task.question == ("step 'human_fetch_quote' failed (retries exhausted): ConnectionError: "
+                                 "supplier ACME is unreachable — retry it, supply its result, or fail the run?")
         assert task.context["inputs"] == {"supplier": "ACME"}
         assert "retries exhausted" in task.context["error"]
         assert task.context["error_type"] == "ConnectionError"
         options = {o["$ref"].rsplit("/", 1)[1] for o in task.answer_schema["oneOf"]}
         assert options == {"RetryStep", "UseValue_Quote_", "FailRun"}
-        await run.cancel()
+        await cancel(run)
 
 
 async def test_use_this_value_completes_the_run_with_it(tether_client: tether.Client) -> None:
@@ -31,7 +32,9 @@ async def test_use_this_value_completes_the_run_with_it(tether_client: tether.Cl
             task.id, {"action": "use", "value": {"supplier": "ACME", "price": 9.5}}, by="ops-anna")
         assert await run.result() == flows.Quote(supplier="ACME", price=9.5)
         steps = (await run.describe()).steps
-    assert [(s.name, s.attempts, s.status) for s in steps] == [("human_fetch_quote", 2, "failed")]
+    assert [(s.kind, s.attempts, s.status) for s in steps] == [("step", 2, "failed"), ("human", 1, "answered")]
+    assert steps[1].name.endswith("(answered by ops-anna)")
+    assert steps[1].result == {"action": "use", "value": {"supplier": "ACME", "price": 9.5}}
 
 
 async def test_a_supplied_value_is_validated_against_the_return_type(tether_client: tether.Client) -> None:
@@ -47,7 +50,7 @@ async def test_a_supplied_value_is_validated_against_the_return_type(tether_clie
                 await tether_client.tasks.answer(task.id, answer, by="ops")
             assert info.value.field == field, (answer, str(info.value))
         assert (await tether_client.tasks.get(task.id)).status == "open"
-        await run.cancel()
+        await cancel(run)
 
 
 async def test_retry_runs_the_step_once_more_then_asks_again(tether_client: tether.Client) -> None:
@@ -64,8 +67,9 @@ async def test_retry_runs_the_step_once_more_then_asks_again(tether_client: teth
         steps = (await run.describe()).steps
     assert "a person chose to stop the run: supplier is gone" in str(info.value)
     # the step's own 2 attempts, then exactly one more attempt for the retry
-    assert [(s.name, s.attempts, s.status) for s in steps] == [
-        ("human_fetch_quote", 2, "failed"), ("human_fetch_quote", 1, "failed")]
+    assert [(s.kind, s.name if s.kind == "step" else s.id, s.attempts, s.status) for s in steps] == [
+        ("step", "human_fetch_quote", 2, "failed"), ("human", first.id, 1, "answered"),
+        ("step", "human_fetch_quote", 1, "failed"), ("human", second.id, 1, "answered")]
 
 
 async def test_plain_escalate_in_try_except_retry_succeeds(tether_client: tether.Client, tmp_path) -> None:

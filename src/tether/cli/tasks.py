@@ -30,6 +30,7 @@ from tether.cli._common import (
 )
 from tether.durations import format_duration
 from tether.engine.connection import Connection
+from tether.engine.inbox import TaskList
 from tether.engine.session import open_session
 from tether.errors import UsageError
 from tether.human import HumanTask
@@ -55,11 +56,14 @@ def tasks(
         return
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
 
-    async def go() -> list[HumanTask]:
+    async def go() -> TaskList:
         async with open_session(conn, state_dir) as s:
             return await s.client.tasks.list(assignee=assignee, run_id=run)
 
     found = asyncio.run(go())
+    if found.unreadable:
+        err.print(f"note: {len(found.unreadable)} run(s) with open tasks cannot be read with this "
+                  f"process's payload keys: {', '.join(found.unreadable[:5])}")
     if as_json:
         out.print(_render.to_json([t.model_dump(mode="json") for t in found]))
     elif not found:

@@ -23,7 +23,14 @@ from tether.engine.converter import decode_for_display
 from tether.engine.devserver import SEARCH_ATTRIBUTES
 from tether.engine.history import StepRecord
 from tether.engine.tasks import HUMAN_TIMER, MEMO, UPDATE, closed_message
-from tether.errors import ConfigError, InvalidAnswer, TaskClosed, TaskNotFound, TetherError
+from tether.errors import (
+    ConfigError,
+    DecryptionFailed,
+    InvalidAnswer,
+    TaskClosed,
+    TaskNotFound,
+    TetherError,
+)
 from tether.human import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, split_task_id
 
 if TYPE_CHECKING:
@@ -34,6 +41,14 @@ _KINDS = {"KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST}
 
 class NoWorker(TetherError):
     """No worker took an answer in time; it may still be applied when one starts."""
+
+
+class TaskList(list[HumanTask]):
+    """Open tasks, plus the ids of runs whose tasks could not be read here (`unreadable`)."""
+
+    def __init__(self, tasks: list[HumanTask], *, unreadable: list[str]) -> None:
+        super().__init__(tasks)
+        self.unreadable = unreadable
 
 
 class TaskInbox:
@@ -49,8 +64,11 @@ class TaskInbox:
         self._client = client
 
     async def list(self, *, assignee: str | None = None, run_id: str | None = None,
-                   task_queue: str | None = None, limit: int = 200) -> list[HumanTask]:
+                   task_queue: str | None = None, limit: int = 200) -> TaskList:
         """Open tasks, oldest first (from the runs' memos: no worker needed).
+
+        Runs whose tasks this process cannot decrypt (their payload key is not here) are
+        left out and named in the result's `unreadable`.
 
         Args:
             assignee: Only tasks assigned to this person or team.
@@ -64,11 +82,15 @@ class TaskInbox:
         if task_queue:
             clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
         found: list[HumanTask] = []
+        unreadable: list[str] = []
         async for ex in self._client.temporal.list_workflows(" AND ".join(clauses), limit=limit):
-            found += [t for t in await _records(ex) if t.status == "open"]
+            try:
+                found += [t for t in await _records(ex) if t.status == "open"]
+            except DecryptionFailed:  # one run under a foreign key must not hide everyone's tasks
+                unreadable.append(ex.id)
         if assignee:
             found = [t for t in found if t.assignee == assignee]
-        return sorted(found, key=lambda t: t.opened_at)
+        return TaskList(sorted(found, key=lambda t: t.opened_at), unreadable=unreadable)
 
     async def get(self, task_id: str) -> HumanTask:
         """One task, open or closed, with its question, schema and context.
@@ -131,8 +153,11 @@ def check_size(task_id: str, answer: Any) -> None:
 async def _records(ex: WorkflowExecution) -> list[HumanTask]:
     try:
         raw = await ex.memo_value(MEMO, [])
-    except Exception:  # a memo this process cannot decode (e.g. another key)
-        return []
+    except DecryptionFailed:
+        raise
+    except Exception as exc:  # e.g. an encrypted memo read by a process with no codec at all
+        raise DecryptionFailed(f"cannot read the human tasks of run {ex.id}: {exc}; this process "
+                               "needs the payload key (TETHER_KEY_FILE or TETHER_KEYS)", key_id="") from None
     return [HumanTask.model_validate(r) for r in raw]
 
 

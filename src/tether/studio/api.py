@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether.engine.inbox import NoWorker
-from tether.errors import ConfigError, InvalidAnswer, TaskClosed, TaskNotFound, UsageError
+from tether.errors import ConfigError, InvalidAnswer, TaskClosed, TaskNotFound, TetherError, UsageError
 from tether.human import MAX_ANSWER_BYTES, HumanTask
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ def create_app(client: Client, *, token: str | None = None, max_body: int = MAX_
     middleware = [Middleware(_BodyLimit, max_body=max_body)]
     if token:
         middleware.insert(0, Middleware(_BearerToken, token=token))
-    app = Starlette(routes=table, middleware=middleware)
+    app = Starlette(routes=table, middleware=middleware,
+                    exception_handlers={TetherError: _tether_error})
     app.state.client = client
     return app
 
@@ -79,7 +80,7 @@ class _Handlers:
         q = request.query_params
         tasks = await self.client.tasks.list(assignee=q.get("assignee") or None,
                                              run_id=q.get("run") or None)
-        return JSONResponse({"tasks": [_summary(t) for t in tasks]})
+        return JSONResponse({"tasks": [_summary(t) for t in tasks], "unreadable_runs": tasks.unreadable})
 
     async def get_task(self, request: Request) -> Response:
         try:
@@ -117,6 +118,11 @@ class _Handlers:
 def _summary(task: HumanTask) -> dict[str, Any]:
     data = task.model_dump(mode="json", exclude={"answer_schema", "context"})
     return data
+
+
+async def _tether_error(request: Request, exc: Exception) -> Response:
+    # e.g. the server is unreachable or a memo cannot be decrypted here: one clear line
+    return _error(500, exc)
 
 
 def _error(status: int, exc: Exception) -> Response:
