@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tether.durations import format_duration
@@ -64,7 +65,7 @@ def steps_table(steps: list[StepRecord]) -> Table:
         table.add_column(col, overflow="fold")
     for i, s in enumerate(steps, 1):
         style = STATUS_STYLE.get(s.status, "")
-        table.add_row(str(i), llm_report.step_label(s) if s.kind == "step" else f"{s.name} ({s.kind})",
+        table.add_row(str(i), escape(llm_report.step_label(s)) if s.kind == "step" else f"{s.name} ({s.kind})",
                       s.zone or "", f"[{style}]{s.status}[/]",
                       str(s.attempts) if s.kind == "step" else "",
                       format_duration(s.duration) if s.duration is not None else "-",
@@ -91,7 +92,7 @@ def print_run(console: Console, run: RunDetail) -> None:
         console.print("[dim]no steps yet[/]")
     models = llm_report.run_usage(run.steps)
     if models.calls:
-        console.print(llm_report.usage_line(models), highlight=False)
+        console.print(escape(llm_report.usage_line(models)), highlight=False)
 
 
 def step_line(s: StepRecord) -> str:
@@ -103,4 +104,4 @@ def step_line(s: StepRecord) -> str:
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
     err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired", "waiting") else ""
-    return f"  [{style}]{mark}[/] {llm_report.step_label(s)}{zone}{took}{tries}{err}"
+    return f"  [{style}]{mark}[/] {escape(llm_report.step_label(s))}{zone}{took}{tries}{err}"

@@ -10,8 +10,11 @@ import os
 import sys
 import traceback
 
+from rich.markup import escape
+
 from tether.cli import core as _core  # noqa: F401  (registers commands)
 from tether.cli import keys as _keys  # noqa: F401  (registers commands)
+from tether.cli import tasks as _tasks  # noqa: F401  (registers commands)
 from tether.cli._common import app, before_exit, err
 from tether.errors import TetherError, UsageError
 
@@ -56,5 +59,5 @@ def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = Fals
     prefix = f"{type(exc).__name__}: " if unexpected else ""
     hint = "" if debug or not unexpected else " (run with --debug for the traceback)"
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    err.print(f"[bold red]error:[/] {prefix}{message}{hint}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(prefix + message)}{hint}", soft_wrap=True)
     return code

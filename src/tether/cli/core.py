@@ -206,7 +206,7 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
     try:
         result = result_task.result()
     except (RunFailed, RunCancelled) as exc:
-        err.print(f"[red]✗[/] {exc}")
+        err.print(f"[red]✗[/] {_render.escape(str(exc))}")  # messages may hold brackets: 'tether[local]'
         return 1
     err.print(f"[green]✓[/] run {handle.id} completed")
     out.print(_render.to_json(_plain(result)))

@@ -75,4 +75,4 @@ def usage_line(total: RunUsage) -> str:
     unknown = f" (+{total.unpriced_calls} calls without a known price)" if total.unpriced_calls else ""
     per_model = ", ".join(f"{m} x{u.calls}" for m, u in total.by_model.items())
     return (f"models: {total.calls} calls · {total.input_tokens} in / {total.output_tokens} out tokens"
-            f" · {cost}{unknown}  [{per_model}]")
+            f" · {cost}{unknown} · {per_model}")

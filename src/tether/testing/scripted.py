@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tether import _registry
 from tether.errors import ModelError, UsageError
 from tether.llm._spec import scripted
 from tether.llm._types import ModelCall, ModelReply, Usage
@@ -51,7 +52,8 @@ class ScriptedModel:
         self._fn = replies if callable(replies) else None
         self._replies = [] if callable(replies) else list(replies)
         self._lock = threading.Lock()
-        scripted[name] = self.answer
+        if not _registry._in_sandbox():  # Temporal's sandbox re-imports workflow modules per run
+            scripted[name] = self.answer
 
     @property
     def model(self) -> str:
