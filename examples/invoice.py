@@ -1,5 +1,5 @@
 """Invoice processing: deterministic checks as plain steps, a branch, a parallel fan-out
-and a durable wait before a retried booking.
+and a durable wait before a retried booking; big invoices wait for a person's approval.
 
 Run it:  tether run examples/invoice.py:process_invoice --input @examples/invoice.json
 """
@@ -38,6 +38,15 @@ class Decision(BaseModel):
 
 
 TAX_ID = re.compile(r"^[A-Z]{2}[0-9A-Z]{8,12}$")
+APPROVAL_LIMIT = Decimal("10000")
+"""Invoices above this total are booked only after a person approves them."""
+
+
+class Approval(BaseModel):
+    """A person's answer to "book this invoice?"."""
+
+    approved: bool
+    comment: str = ""
 
 
 @tether.step(retries=1)
@@ -65,7 +74,8 @@ def check_supplier(invoice: Invoice) -> str | None:
     return None if invoice.supplier in known else f"unknown supplier {invoice.supplier!r}"
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"))
+@tether.step(retries=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"),
+             on_failure=tether.escalate(assignee="accounting"))  # ledger down for good: ask a person
 def book(invoice: Invoice) -> str:
     """Book the invoice in the ledger (here: a deterministic reference)."""
     return f"BK-{invoice.number}-{int(invoice.total * 100)}"
@@ -80,6 +90,18 @@ async def process_invoice(invoice: Invoice) -> Decision:
     reasons = [p for p in problems if p]
     if reasons:
         return Decision(number=invoice.number, approved=False, reasons=reasons)
+    if invoice.total > APPROVAL_LIMIT and not (approval := await approve(invoice)).approved:
+        return Decision(number=invoice.number, approved=False, reasons=[f"not approved: {approval.comment}"])
     await tether.sleep("1s")  # let the ledger settle; durable, survives restarts
     ref = await book(invoice)
     return Decision(number=invoice.number, approved=True, reasons=[], booking_ref=ref)
+
+
+async def approve(invoice: Invoice) -> Approval:
+    """Ask finance (durably: the run waits, for days if need be); no answer in 2 days is a no."""
+    try:
+        return await tether.ask_human(
+            f"Book invoice {invoice.number} from {invoice.supplier} for {invoice.total}?",
+            schema=Approval, timeout="2d", assignee="finance", context=invoice)
+    except tether.HumanTaskExpired:
+        return Approval(approved=False, comment="nobody approved it within 2 days")

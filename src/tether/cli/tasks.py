@@ -111,8 +111,8 @@ async def _get(conn: Connection, state_dir: Path, task_id: str) -> HumanTask:
         return await s.client.tasks.get(task_id)
 
 
-def print_task(t: HumanTask) -> None:
-    """The `tether tasks show` view."""
+def print_task(t: HumanTask, *, schema: bool = True) -> None:
+    """The `tether tasks show` view (without the answer schema before prompts)."""
     style = {"open": "cyan", "answered": "green", "expired": "red"}.get(t.status, "magenta")
     out.print(f"[bold]{t.id}[/]  {t.kind}  [{style}]{t.status}[/]   run {t.run_id} ({t.workflow})")
     out.print(f"opened {_when(t.opened_at)}" + (f"   expires {_when(t.expires_at)}" if t.expires_at else "")
@@ -123,7 +123,7 @@ def print_task(t: HumanTask) -> None:
     if t.status == "answered":
         out.print(f"[bold]answered[/] by {t.answered_by} at {_when(t.answered_at)}")
         out.print("[bold]answer[/]", _render.to_json(t.answer), highlight=False)
-    elif t.status == "open":
+    elif t.status == "open" and schema:
         out.print("[bold]answer schema[/]", _render.to_json(t.answer_schema), highlight=False)
         out.print(f"[dim]answer it: tether tasks answer {t.id} --json '...'  (or without --json "
                   "to be prompted)[/]")
@@ -156,7 +156,7 @@ def answer_task(
                 if task.status != "open":
                     value = None  # let answer() refuse it with the reason
                 else:
-                    print_task(task)
+                    print_task(task, schema=False)
                     value = prompt_answer(task.answer_schema)
             return await s.client.tasks.answer(task_id, value, by=by)
 
