@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
-from tether.errors import EgressBlocked, SensitiveValueMissing, UsageError
+from tether.errors import EgressBlocked, SensitiveValueMissing, TetherError, UsageError
 from tether.vault import current_vault
 
 if TYPE_CHECKING:
@@ -422,8 +422,34 @@ def _attempt_scope() -> Iterator[list[tuple[str, str, str]]]:
     token = _attempt.set(found)
     try:
         yield found
+    except Exception as exc:
+        withheld = _withheld(exc, found) if found else None
+        if withheld is None:
+            raise
+        raise withheld from None
     finally:
         _attempt.reset(token)
+
+
+_WITHHELD: dict[tuple[str, bool], type[TetherError]] = {}
+
+
+def _withheld(exc: Exception, found: list[tuple[str, str, str]]) -> TetherError | None:
+    """The same error with sensitive values cut from its message: error messages reach the
+    Temporal server unencrypted. Keeps the class name, so retry rules by type still apply."""
+    text = str(exc)
+    hits = [(t, label) for t, label, _ in found if t in text]
+    if not hits:
+        return None
+    for t, label in hits:
+        text = text.replace(t, f"<{label} withheld>")
+    retryable = getattr(exc, "retryable", True) is not False
+    name = type(exc).__name__
+    cls = _WITHHELD.get((name, retryable))
+    if cls is None:
+        cls = _WITHHELD[(name, retryable)] = type(name, (TetherError,), {"retryable": retryable,
+                                                                         "__module__": __name__})
+    return cls(text)
 
 
 def _like(wrapper: Callable[..., Any], step: Step[Any, Any], plan: _Plan) -> Callable[..., Any]:

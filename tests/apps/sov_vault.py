@@ -96,3 +96,13 @@ async def sov_prompt_with_handle(customer_id: str) -> str:
     tether.sensitive.check_egress([{"role": "user", "content": f"Assess {customer.name}, ssn {customer.ssn}"}],
                                   destination="openai:gpt-4.1-mini")
     return "sent"
+
+
+@tether.step(runs_on="vault", retries=2, non_retryable=[KeyError])
+def sov_complain(customer: Customer) -> str:
+    raise ValueError(f"ssn {customer.ssn.reveal()} failed the checksum")
+
+
+@tether.workflow
+async def sov_complaining(customer_id: str) -> str:
+    return await sov_complain(await sov_lookup(customer_id))

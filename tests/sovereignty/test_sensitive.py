@@ -101,3 +101,13 @@ async def test_handle_in_a_prompt_is_blocked_in_workflow_code(connect: Connect, 
     assert "'ssn' from zone 'vault' may not go to openai:gpt-4.1-mini" in str(info.value)
     detail = await run.describe()
     assert detail.error_type == "EgressBlocked"
+
+
+async def test_error_messages_do_not_carry_revealed_values(connect: Connect, queue: str) -> None:
+    plain = await connect(None, queue=queue)
+    run = await _run(plain, app.sov_complaining, "c1")
+    with pytest.raises(tether.RunFailed) as info:
+        await run.result()
+    assert "ValueError: ssn <ssn withheld> failed the checksum" in str(info.value)
+    assert (await run.describe()).steps[-1].attempts == 2  # still retried like a ValueError
+    assert SSN.encode() not in await _raw_history(plain, run.id)
