@@ -263,7 +263,7 @@ class FailRun(BaseModel):
 
 def escalation_schema(result_type: Any, *, can_retry: bool) -> Any:
     """The answer type of an escalation: retry (if possible), use a value, or fail."""
-    use = UseValue[result_type if result_type is not None else Any]  # type: ignore[misc]
+    use: Any = UseValue[result_type if result_type is not None else Any]  # type: ignore[misc,valid-type]
     options: tuple[Any, ...] = (RetryStep, use, FailRun) if can_retry else (use, FailRun)
     union = options[0]
     for opt in options[1:]:
