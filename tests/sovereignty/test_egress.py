@@ -91,3 +91,10 @@ def test_vault_holds_the_value(vault_file: Path) -> None:
 def test_bad_label_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="label"):
         tether.sensitive("x", label="<bad>")
+
+
+def test_redact_cuts_seen_values_from_telemetry_text() -> None:
+    tether.sensitive("Jane Q. Roe-Example", label="name")
+    out = tether.sensitive.redact({"prompt": ["Patient Jane Q. Roe-Example, born 1970", 3]})
+    assert out == {"prompt": ["Patient <name withheld>, born 1970", 3]}
+    assert tether.sensitive.redact("nothing here") == "nothing here"

@@ -216,7 +216,7 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
 
 def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
     """Wrap a step's function as a Temporal activity definition (the function is not modified)."""
-    from tether.sensitive import zone_bound  # resolves handles in arguments, seals Sensitive results
+    from tether.engine.boundary import zone_bound  # resolves handles in arguments, seals Sensitive results
 
     fn = zone_bound(step)
 
