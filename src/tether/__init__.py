@@ -34,6 +34,7 @@ from tether.errors import (
     UsageError,
 )
 from tether.human import Escalation, HumanTask, ask_human, confirm, escalate
+from tether.observe import decide, log, note
 from tether.sensitive import Sensitive
 from tether.step import RetryPolicy, Step, step
 from tether.workflow import (
@@ -93,12 +94,15 @@ __all__ = [
     "ask_human",
     "confirm",
     "continue_as_new",
+    "decide",
     "escalate",
     "gather",
     "heartbeat",
     "in_workflow",
     "llm",
     "load_app",
+    "log",
+    "note",
     "now",
     "parse_duration",
     "patched",

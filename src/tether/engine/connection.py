@@ -13,6 +13,7 @@ from temporalio.client import Client as TemporalClient
 from temporalio.converter import PayloadCodec
 from temporalio.service import TLSConfig
 
+from tether import observe
 from tether.engine.converter import data_converter
 from tether.errors import ConfigError, ServerUnavailable
 
@@ -32,6 +33,8 @@ class Connection:
         tls_ca: CA bundle for servers with a private CA.
         api_key: API key (Temporal Cloud); implies TLS.
         codec: Payload codec (encryption, claim checks); default: `tether.codec.codec_from_env()`.
+        telemetry: Trace and measure runs through this client and its workers (None: when
+            `TETHER_TELEMETRY` says so or spans/metrics go anywhere; see `tether.observe`).
     """
 
     address: str = DEFAULT_ADDRESS
@@ -42,6 +45,7 @@ class Connection:
     tls_ca: str | None = None
     api_key: str | None = None
     codec: PayloadCodec | None = field(default=None, repr=False, compare=False)
+    telemetry: bool | None = field(default=None, compare=False)
 
     @classmethod
     def from_env(cls, **overrides: str | None) -> Connection:
@@ -85,6 +89,7 @@ class Connection:
             return await TemporalClient.connect(
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
                 data_converter=data_converter(self.payload_codec()),
+                interceptors=observe.client_interceptors(self.telemetry),
             )
         except RuntimeError as exc:
             raise ServerUnavailable(self.address, _short(exc)) from None

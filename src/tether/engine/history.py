@@ -25,7 +25,7 @@ E = EventType
 class StepRecord:
     """One step (activity), sleep (timer) or child run in a run's history."""
 
-    kind: str  # "step" | "sleep" | "child" | "human"
+    kind: str  # "step" | "sleep" | "child" | "human" | "note"
     name: str
     id: str
     status: str  # scheduled | running | retrying | completed | failed | timed out | cancelled
@@ -128,6 +128,7 @@ async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | 
                                      out: RunHistory, by_event: dict[int, StepRecord],
                                      conv: DataConverter) -> None:
     from tether.engine import inbox
+    from tether.observe import _history as observe_history
 
     a: Any
     if t == E.EVENT_TYPE_TIMER_STARTED:
@@ -164,6 +165,7 @@ async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | 
         _end(by_event[a.initiated_event_id], "failed", when, a.failure)
     elif t == E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
         await inbox.record_tasks(ev, out.steps, conv)  # human tasks opened, answered, expired
+        await observe_history.record_notes(ev, out.steps, conv)  # tether.note / tether.decide
 
 
 def _end(rec: StepRecord, status: str, when: datetime | None, failure: Any) -> None:

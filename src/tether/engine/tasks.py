@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from tether.errors import UsageError
 from tether.human import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, TaskKind, validate_answer
+from tether.observe._decisions import tasks_changed
 
 UPDATE = "tether.answer"
 QUERY = "tether.tasks"
@@ -88,6 +89,7 @@ class TaskBoard:
         open_ids = [r.id for r in self.records() if r.status == "open"]
         update = OPEN_TASKS.value_set(open_ids) if open_ids else OPEN_TASKS.value_unset()
         workflow.upsert_search_attributes([update])
+        tasks_changed(self.records())  # trace spans and metrics of tasks opened and closed
 
 
 def closed_message(rec: HumanTask) -> str:

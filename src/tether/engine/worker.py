@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.worker import Worker as TemporalWorker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from tether import observe
 from tether.engine.client import Client
 from tether.engine.durable import step_activity, zone_queue
 from tether.errors import UsageError
@@ -22,7 +23,7 @@ from tether.workflow import Workflow
 MAIN = "main"
 """Name of the main queue in `queues=`: workflow code and steps without a zone."""
 
-_PASSTHROUGH = ("tether", "pydantic", "pydantic_core", "annotated_types", "rich", "typer")
+_PASSTHROUGH = ("tether", "pydantic", "pydantic_core", "annotated_types", "rich", "typer", "opentelemetry")
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
@@ -88,6 +89,8 @@ class Worker:
             workflows=workflows, activities=activities,
             activity_executor=self._executor, workflow_runner=sandbox_runner(),
             max_concurrent_activities=concurrency,
+            interceptors=observe.worker_interceptors(self.client.temporal.config()["interceptors"],
+                                                     self.client.connection.telemetry),
         )
 
     @property

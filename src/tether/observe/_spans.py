@@ -1,0 +1,188 @@
+"""Span names, attribute conventions and safe values: what tether's spans say and never say.
+
+Pure helpers, usable in workflow code, step attempts and readers alike. Attribute names
+follow the OpenTelemetry GenAI semantic conventions where one exists (`gen_ai.*`,
+`error.type`) and use `tether.*` for the rest. No raw sensitive value is ever written:
+`safe_text` replaces every value this process knows to be sensitive by its label.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Any
+
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+RUN = "run"
+STEP = "step"
+ATTEMPT = "attempt"
+TOOL = "execute_tool"
+HUMAN = "human_task"
+EGRESS = "egress_blocked"
+NOTE_EVENT = "tether.note"
+DECISION_EVENT = "tether.decision"
+
+RUN_ID = "tether.run_id"
+WORKFLOW = "tether.workflow"
+OUTCOME = "tether.outcome"
+STEP_NAME = "tether.step.name"
+STEP_ATTEMPT = "tether.step.attempt"
+STEP_MAX_ATTEMPTS = "tether.step.max_attempts"
+STEP_ZONE = "tether.step.zone"
+ERROR_TYPE = "error.type"
+
+GENAI_OPERATION = "gen_ai.operation.name"
+GENAI_PROVIDER = "gen_ai.provider.name"
+GENAI_REQUEST_MODEL = "gen_ai.request.model"
+GENAI_RESPONSE_MODEL = "gen_ai.response.model"
+GENAI_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GENAI_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GENAI_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GENAI_INPUT_MESSAGES = "gen_ai.input.messages"
+GENAI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GENAI_OUTPUT_TYPE = "gen_ai.output.type"
+GENAI_TEMPERATURE = "gen_ai.request.temperature"
+GENAI_MAX_TOKENS = "gen_ai.request.max_tokens"
+GENAI_TOOL_NAME = "gen_ai.tool.name"
+GENAI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GENAI_TOOL_TYPE = "gen_ai.tool.type"
+LLM_COST = "tether.llm.cost_usd"
+LLM_REPAIR = "tether.llm.repair"
+LLM_FALLBACK = "tether.llm.fallback"
+LLM_PURPOSE = "tether.llm.purpose"
+LLM_REASON = "tether.llm.reason"
+LLM_OUTPUT_NAME = "tether.llm.output_type"
+
+_PROVIDERS = {"openai": "openai", "mistral": "mistral_ai", "anthropic": "anthropic",
+              "local": "llama_cpp", "ollama": "ollama", "openai-compatible": "openai"}
+
+MAX_TEXT = 4000
+"""Longest string attribute written (longer ones are cut with a marker)."""
+
+
+def provider_name(provider: str) -> str:
+    """The `gen_ai.provider.name` for a tether provider ("mistral" -> "mistral_ai")."""
+    return _PROVIDERS.get(provider, provider)
+
+
+def safe_text(text: str, limit: int = MAX_TEXT) -> str:
+    """`text` with every sensitive value this process has seen replaced by its label, cut to `limit`.
+
+    Example:
+        >>> safe_text("SSN is 123-45-6789")   # after a step stored it with label "ssn"
+        'SSN is <<sensitive:ssn@vault>>'
+    """
+    for value, label, zone in _known_sensitive():
+        if value in text:
+            text = text.replace(value, f"<<sensitive:{label}@{zone}>>")
+    if len(text) > limit:
+        text = text[: limit - 12] + f"…(+{len(text) - limit + 12})"
+    return text
+
+
+def _known_sensitive() -> list[tuple[str, str, str]]:
+    try:
+        from tether import sensitive
+    except ImportError:  # pragma: no cover - the sensitive module ships with tether
+        return []
+    seen = getattr(sensitive, "_seen", None)
+    snapshot = getattr(seen, "snapshot", None)
+    # longest first, so a value containing another is replaced whole
+    return sorted(snapshot(), key=lambda v: -len(v[0])) if snapshot else []
+
+
+def attribute_value(value: Any) -> AttributeValue:
+    """A value fit for a span attribute: primitives as they are, anything else as safe JSON text.
+
+    A sensitive handle becomes its marker (label, zone, preview), never the value.
+    """
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return safe_text(value)
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return [safe_text(v) for v in value]
+    if _is_handle(value):
+        return str(value)
+    try:
+        from pydantic_core import to_jsonable_python
+
+        text = json.dumps(to_jsonable_python(value, fallback=str), ensure_ascii=False, default=str)
+    except Exception:
+        text = repr(value)
+    return safe_text(text)
+
+
+def _is_handle(value: Any) -> bool:
+    return type(value).__name__.startswith("Sensitive") and hasattr(value, "zone") and hasattr(value, "label")
+
+
+def attributes(prefix: str, values: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    """`values` as span attributes named `prefix.key`."""
+    return {f"{prefix}.{k}": attribute_value(v) for k, v in values.items()}
+
+
+def record_error(span: Span, exc: BaseException, *, timestamp: int | None = None) -> None:
+    """Mark `span` failed with `exc`: status, `error.type` and an `exception` event, all redacted."""
+    kind = error_type(exc)
+    message = safe_text(str(exc) or kind, 1000)
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"))
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
+    span.add_event("exception", {"exception.type": kind, "exception.message": message,
+                                 "exception.stacktrace": safe_text(stack)}, timestamp=timestamp)
+
+
+def error_type(exc: BaseException) -> str:
+    """The error's kind: an ApplicationError's type (the original class name), else the class name."""
+    kind = getattr(exc, "type", None)
+    if isinstance(kind, str) and kind:
+        return kind
+    cause = getattr(exc, "cause", None)
+    if cause is not None and cause is not exc:
+        inner = getattr(cause, "type", None)
+        if isinstance(inner, str) and inner:
+            return inner
+        return type(cause).__name__
+    return type(exc).__name__
+
+
+def find_in_chain(exc: BaseException, name: str) -> BaseException | None:
+    """The first exception named `name` among `exc`, its causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if type(current).__name__ == name:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__ or getattr(current, "cause", None)
+    return None
+
+
+def messages_json(messages: Any) -> str:
+    """Chat messages in the GenAI conventions' shape (`[{role, parts: [{type, content}]}]`), redacted."""
+    out = []
+    for m in messages or []:
+        role = m.get("role") if isinstance(m, dict) else getattr(m, "role", "user")
+        content = m.get("content") if isinstance(m, dict) else getattr(m, "content", "")
+        out.append({"role": role, "parts": [{"type": "text", "content": safe_text(str(content), 20_000)}]})
+    return safe_text(json.dumps(out, ensure_ascii=False), 100_000)
+
+
+def output_json(text: str, finish_reason: str | None) -> str:
+    """A model reply in the GenAI conventions' output-message shape, redacted."""
+    message = {"role": "assistant", "parts": [{"type": "text", "content": safe_text(text, 20_000)}],
+               "finish_reason": finish_reason or "stop"}
+    return safe_text(json.dumps([message], ensure_ascii=False), 100_000)
+
+
+def detach(token: Any) -> None:
+    """Undo `opentelemetry.context.attach`, quietly when finalised in another context (an evicted run)."""
+    with suppress(ValueError, RuntimeError, AttributeError):
+        token.var.reset(token)

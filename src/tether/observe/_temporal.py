@@ -1,0 +1,348 @@
+"""Tracing and metrics around Temporal: the run, each step, each attempt, each model call.
+
+Interceptors installed on clients and workers (see `interceptors`). Temporal's own
+OpenTelemetry interceptor carries the trace context in Temporal headers (client -> run ->
+steps on any worker, in any zone -> child runs); tether's interceptor adds the spans:
+
+    run <workflow>                      workflow code (replay-safe, real duration)
+      step <name>                       workflow code: the step from scheduling to result
+        attempt <name>                  the worker running the attempt (one per retry)
+        chat <model>                    ...or, for a model call, the GenAI span
+      human_task <kind>                 from opening to answer/expiry
+      execute_tool <name>               see `tool_call`
+
+Workflow-side spans come from the replay-safe tracer provider: on replay (another worker
+taking a run over) they are rebuilt with the same ids and times and not exported again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from temporalio import activity, workflow
+from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    ExecuteWorkflowInput,
+    Interceptor,
+    StartActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
+
+from tether.observe import _metrics, _setup
+from tether.observe import _spans as S
+
+MODEL_STEP = "tether.llm"
+"""The activity type of model calls (`tether.llm.STEP_NAME`)."""
+
+RUN_KEY = "tether.observe"
+
+
+class TetherTracing(ClientInterceptor, Interceptor):
+    """tether's spans and metrics on workers (clients only need Temporal's propagation)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _StepAttempts(next)
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
+        return _RunSpans
+
+
+def interceptors() -> list[Any]:
+    """The interceptors a traced client (and the workers made from it) use."""
+    from temporalio.contrib.opentelemetry import OpenTelemetryInterceptor
+
+    _setup.tracer_provider()  # Temporal's interceptor needs the replay-safe provider installed
+    return [OpenTelemetryInterceptor(), TetherTracing()]
+
+
+def has_tracing(items: Sequence[Any]) -> bool:
+    """True when `items` (a client's interceptors) already include tether's."""
+    return any(isinstance(i, TetherTracing) for i in items)
+
+
+# ---- workflow code ---------------------------------------------------------------------
+
+
+def replaying() -> bool:
+    """True while workflow code replays history (nothing may be exported or counted then)."""
+    return workflow.unsafe.is_replaying_history_events()
+
+
+def run_telemetry() -> dict[str, Any] | None:
+    """This run's telemetry state when the run is traced (workflow code only), else None."""
+    from tether.engine.durable import run_state
+
+    state: dict[str, Any] | None = run_state().get(RUN_KEY)
+    return state
+
+
+def ns(when: datetime) -> int:
+    """Nanoseconds since the epoch for a (workflow) datetime."""
+    return int(when.timestamp() * 1_000_000_000)
+
+
+class _RunSpans(WorkflowInboundInterceptor):
+    """The run span around the workflow function, and step spans around scheduled activities."""
+
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_StepSpans(outbound))
+
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        from tether.engine.durable import run_state
+
+        info = workflow.info()
+        attrs = {S.RUN_ID: info.workflow_id, S.WORKFLOW: info.workflow_type,
+                 "tether.temporal.run_id": info.run_id, "tether.task_queue": info.task_queue}
+        if info.attempt > 1 or info.continued_run_id:
+            attrs["tether.continued_from"] = info.continued_run_id or ""
+        span = _setup.tracer().start_span(f"{S.RUN} {info.workflow_type}", kind=SpanKind.SERVER,
+                                          attributes=attrs, start_time=ns(info.start_time))
+        run_state()[RUN_KEY] = {"span": span, "tasks": {}}
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            result = await super().execute_workflow(input)
+        except BaseException as exc:
+            _end_run(span, info.workflow_type, exc)
+            raise
+        finally:
+            S.detach(token)
+        _end_run(span, info.workflow_type, None)
+        return result
+
+
+def _end_run(span: Span, workflow_type: str, exc: BaseException | None) -> None:
+    if replaying():
+        return  # evicted, or replaying: the run goes on elsewhere
+    if exc is None:
+        outcome = "completed"
+        span.set_status(Status(StatusCode.OK))
+    elif isinstance(exc, workflow.ContinueAsNewError):
+        outcome = "continued"
+    elif _is_cancel(exc):
+        outcome = "cancelled"
+    elif workflow.is_failure_exception(exc):
+        outcome = "failed"
+        S.record_error(span, exc, timestamp=workflow.time_ns())
+    else:
+        return  # a bug in workflow code fails the task, not the run; it is retried
+    span.set_attribute(S.OUTCOME, outcome)
+    span.end(end_time=workflow.time_ns())
+    _metrics.run_finished(workflow_type, outcome)
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    import asyncio
+
+    from temporalio.exceptions import CancelledError, is_cancelled_exception
+
+    return isinstance(exc, asyncio.CancelledError | CancelledError) or is_cancelled_exception(exc)
+
+
+class _StepSpans(WorkflowOutboundInterceptor):
+    """Opens a span per scheduled step; Temporal's interceptor (next) puts it in the headers."""
+
+    def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
+        if run_telemetry() is None:
+            return super().start_activity(input)
+        span = _setup.tracer().start_span(f"{S.STEP} {input.activity}", kind=SpanKind.INTERNAL,
+                                          attributes=_step_attrs(input), start_time=workflow.time_ns())
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            handle = super().start_activity(input)
+        finally:
+            S.detach(token)
+        handle.add_done_callback(lambda h: _end_step(span, h))
+        return handle
+
+
+def _step_attrs(input: StartActivityInput) -> dict[str, Any]:
+    info = workflow.info()
+    queue = input.task_queue or info.task_queue
+    attrs: dict[str, Any] = {S.RUN_ID: info.workflow_id, S.WORKFLOW: info.workflow_type,
+                             S.STEP_NAME: input.activity, "tether.step.id": input.activity_id or ""}
+    if "@" in queue:
+        attrs[S.STEP_ZONE] = queue.split("@", 1)[1]
+    if input.retry_policy is not None:
+        attrs[S.STEP_MAX_ATTEMPTS] = input.retry_policy.maximum_attempts
+    if input.activity == MODEL_STEP and input.args:
+        attrs.update(model_request(input.args[0], content=False))
+    return attrs
+
+
+def _end_step(span: Span, handle: Any) -> None:
+    if replaying():
+        return
+    end = workflow.time_ns()
+    if handle.cancelled():
+        span.set_attribute(S.OUTCOME, "cancelled")
+    elif (exc := handle.exception()) is not None:
+        cause = getattr(exc, "cause", None) or exc
+        span.set_attribute(S.OUTCOME, "failed")
+        retry_state = getattr(exc, "retry_state", None)
+        if retry_state is not None:
+            span.set_attribute("tether.step.retry_state", getattr(retry_state, "name", str(retry_state)))
+        S.record_error(span, cause, timestamp=end)
+    else:
+        span.set_attribute(S.OUTCOME, "ok")
+        span.set_status(Status(StatusCode.OK))
+    span.end(end_time=end)
+
+
+# ---- step attempts (on the worker running them) ---------------------------------------
+
+
+class _StepAttempts(ActivityInboundInterceptor):
+    """One span per attempt (a GenAI span for model calls), step and model metrics."""
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        attrs = _attempt_attrs(info)
+        model = info.activity_type == MODEL_STEP and bool(input.args)
+        if model:
+            attrs.update(model_request(input.args[0], content=_setup.capture_content()))
+            name = f"{attrs[S.GENAI_OPERATION]} {attrs[S.GENAI_REQUEST_MODEL]}"
+        else:
+            name = f"{S.ATTEMPT} {info.activity_type}"
+        span = _setup.tracer().start_span(name, kind=SpanKind.CLIENT if model else SpanKind.INTERNAL,
+                                          attributes=attrs)
+        started = time.perf_counter()
+        with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            try:
+                result = await super().execute_activity(input)
+            except BaseException as exc:
+                _attempt_failed(span, info, exc, attrs, time.perf_counter() - started, model)
+                raise
+        seconds = time.perf_counter() - started
+        span.set_attribute(S.OUTCOME, "ok")
+        span.set_status(Status(StatusCode.OK))
+        if model:
+            _model_reply(span, attrs, result, seconds)
+        span.end()
+        _metrics.step_attempt(info.activity_type, attrs.get(S.STEP_ZONE), "ok", info.attempt, seconds)
+        return result
+
+
+def _attempt_attrs(info: activity.Info) -> dict[str, Any]:
+    attrs: dict[str, Any] = {S.RUN_ID: info.workflow_id or "", S.WORKFLOW: info.workflow_type or "",
+                             S.STEP_NAME: info.activity_type, S.STEP_ATTEMPT: info.attempt,
+                             "tether.step.id": info.activity_id}
+    if "@" in info.task_queue:
+        attrs[S.STEP_ZONE] = info.task_queue.split("@", 1)[1]
+    if info.retry_policy is not None:
+        attrs[S.STEP_MAX_ATTEMPTS] = info.retry_policy.maximum_attempts
+    return attrs
+
+
+def _attempt_failed(span: Span, info: activity.Info, exc: BaseException, attrs: dict[str, Any],
+                    seconds: float, model: bool) -> None:
+    outcome = "failed" if _final(info, exc) else "retry"
+    span.set_attribute(S.OUTCOME, outcome)
+    S.record_error(span, exc)
+    blocked = S.find_in_chain(exc, "EgressBlocked")
+    if blocked is not None:
+        egress_span(blocked)
+    span.end()
+    _metrics.step_attempt(info.activity_type, attrs.get(S.STEP_ZONE), outcome, info.attempt, seconds)
+    if model:
+        _metrics.model_call(_metric_attrs(attrs, S.error_type(exc)), seconds, 0, 0, None)
+
+
+def _final(info: activity.Info, exc: BaseException) -> bool:
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        return True
+    policy = info.retry_policy
+    if policy is None:
+        return False
+    if S.error_type(exc) in (policy.non_retryable_error_types or ()):
+        return True
+    return bool(policy.maximum_attempts) and info.attempt >= policy.maximum_attempts
+
+
+# ---- model calls -----------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def model_request(call: Any, *, content: bool) -> dict[str, Any]:
+    """GenAI request attributes (and tether's repair/fallback position) of a `ModelCall`."""
+    model = str(_get(call, "model", "") or "")
+    provider, _, name = model.partition(":")
+    attrs: dict[str, Any] = {S.GENAI_OPERATION: "chat", S.GENAI_PROVIDER: S.provider_name(provider),
+                             S.GENAI_REQUEST_MODEL: name or model, "tether.llm.model": model,
+                             S.LLM_REPAIR: int(_get(call, "repair", 0) or 0),
+                             S.LLM_FALLBACK: int(_get(call, "fallback", 0) or 0),
+                             S.LLM_PURPOSE: str(_get(call, "purpose", "chat") or "chat")}
+    schema = _get(call, "output_schema")
+    attrs[S.GENAI_OUTPUT_TYPE] = "json" if schema else "text"
+    if _get(call, "output_name"):
+        attrs[S.LLM_OUTPUT_NAME] = str(_get(call, "output_name"))
+    if _get(call, "reason"):
+        attrs[S.LLM_REASON] = S.safe_text(str(_get(call, "reason")), 500)
+    for key, attr in (("temperature", S.GENAI_TEMPERATURE), ("max_tokens", S.GENAI_MAX_TOKENS)):
+        if _get(call, key) is not None:
+            attrs[attr] = _get(call, key)
+    if content:
+        attrs[S.GENAI_INPUT_MESSAGES] = S.messages_json(_get(call, "messages"))
+    return attrs
+
+
+def _model_reply(span: Span, attrs: dict[str, Any], reply: Any, seconds: float) -> None:
+    usage = _get(reply, "usage") or {}
+    tokens_in, tokens_out = int(_get(usage, "input_tokens", 0) or 0), int(_get(usage, "output_tokens", 0) or 0)
+    finish = _get(reply, "finish_reason")
+    cost = _get(reply, "cost")
+    out: dict[str, Any] = {S.GENAI_RESPONSE_MODEL: str(_get(reply, "response_model") or attrs[S.GENAI_REQUEST_MODEL]),
+                           S.GENAI_INPUT_TOKENS: tokens_in, S.GENAI_OUTPUT_TOKENS: tokens_out}
+    if finish:
+        out[S.GENAI_FINISH_REASONS] = [str(finish)]
+    if cost is not None:
+        out[S.LLM_COST] = float(cost)
+    if S.GENAI_INPUT_MESSAGES in attrs:  # content capture is on
+        out[S.GENAI_OUTPUT_MESSAGES] = S.output_json(str(_get(reply, "text", "")), finish)
+    span.set_attributes(out)
+    _metrics.model_call(_metric_attrs({**attrs, **out}, None), seconds, tokens_in, tokens_out,
+                        float(cost) if cost is not None else None)
+
+
+def _metric_attrs(attrs: Mapping[str, Any], error: str | None) -> dict[str, Any]:
+    keep = (S.GENAI_OPERATION, S.GENAI_PROVIDER, S.GENAI_REQUEST_MODEL, S.GENAI_RESPONSE_MODEL)
+    out = {k: attrs[k] for k in keep if k in attrs}
+    if error:
+        out[S.ERROR_TYPE] = error
+    return out
+
+
+# ---- other spans -------------------------------------------------------------------------
+
+
+def egress_span(blocked: BaseException) -> None:
+    """Record an egress block as a (zero-length, failed) span under the current span."""
+    attrs = {"tether.egress.label": str(getattr(blocked, "label", "")),
+             "tether.egress.zone": str(getattr(blocked, "zone", "")),
+             "tether.egress.destination": S.safe_text(str(getattr(blocked, "destination", "")), 300)}
+    in_wf = workflow.in_workflow()
+    if in_wf and run_telemetry() is None:
+        return
+    if in_wf:
+        attrs[S.RUN_ID] = workflow.info().workflow_id
+    elif activity.in_activity():
+        attrs[S.RUN_ID] = activity.info().workflow_id or ""
+    when = workflow.time_ns() if in_wf else time.time_ns()
+    span = _setup.tracer().start_span(S.EGRESS, attributes=attrs, start_time=when)
+    span.set_status(Status(StatusCode.ERROR, S.safe_text(str(blocked), 500)))
+    span.end(end_time=when)

@@ -1,0 +1,104 @@
+"""Workflows, steps and scripted models used by the observability tests (in-process and subprocess workers)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from temporalio import activity
+
+import tether
+from tether import llm, observe
+from tether.errors import ModelError
+from tether.testing import ScriptedModel
+
+FAST = tether.RetryPolicy(max_attempts=3, initial_interval="50ms", max_interval="100ms")
+
+
+class Fields(BaseModel):
+    supplier: str
+    total: float
+
+
+class Report(BaseModel):
+    doubled: int
+    supplier: str
+    summary: str
+    customer: str
+    reviewed: bool
+
+
+# ---- scripted models -----------------------------------------------------------------
+
+REPAIR = ScriptedModel("obs-repair", lambda call: '{"supplier": "ACME"' if call.repair == 0
+                       else '{"supplier": "ACME", "total": 250.0}')
+"""Answers malformed JSON first, valid JSON when asked to repair."""
+
+DOWN = ScriptedModel("obs-down", lambda call: ModelError("obs-down: service unavailable",
+                                                         model="scripted:obs-down", retryable=False))
+"""Always fails for good (so the chain falls back)."""
+
+UP = ScriptedModel("obs-up", lambda call: f"summary of {call.messages[-1].content}")
+
+
+# ---- steps -------------------------------------------------------------------------------
+
+
+@tether.step(retries=FAST)
+def obs_flaky(n: int) -> int:
+    """Fails on its first two attempts."""
+    attempt = activity.info().attempt
+    if attempt < 3:
+        raise RuntimeError(f"flaky: attempt {attempt} failed")
+    return n * 2
+
+
+@tether.step
+def obs_lookup_customer(supplier: str) -> str:
+    """The step-tool stand-in: a step called on a model's behalf."""
+    tether.log.info("looking up %s", supplier)
+    return f"customer-of-{supplier}"
+
+
+@tether.step(runs_on="obszone")
+def obs_zone_step(text: str) -> str:
+    return f"zoned:{text}"
+
+
+@tether.step
+def obs_noop(i: int) -> int:
+    return i
+
+
+# ---- workflows ---------------------------------------------------------------------------
+
+
+@tether.workflow
+async def obs_explained(text: str) -> Report:
+    """A retried step, a structured call needing one repair, a fallback, a tool call and a decision."""
+    llm.configure(retries=FAST)
+    doubled = await obs_flaky(21)
+    fields = await llm.structured(Fields, text, model=REPAIR.model)
+    summary = await llm.chat(f"summarise {fields.supplier}", model=DOWN.model, fallbacks=[UP.model])
+    with observe.tool_call("lookup_customer", call_id="call-1"):
+        customer = await obs_lookup_customer(fields.supplier)
+    reviewed = tether.decide("high_total", fields.total > 100, total=fields.total, limit=100)
+    if reviewed:
+        tether.note("routed to manual review", supplier=fields.supplier)
+    return Report(doubled=doubled, supplier=fields.supplier, summary=summary.text, customer=customer,
+                  reviewed=reviewed)
+
+
+@tether.workflow
+async def obs_zoned(text: str) -> str:
+    """One step on the main queue, one in zone 'obszone' (served by another process in tests)."""
+    first = await obs_noop(1)
+    return await obs_zone_step(f"{text}-{first}")
+
+
+@tether.workflow
+async def obs_pause(seconds: float) -> int:
+    """Logs and notes, sleeps (so another worker can take the run over), then a step."""
+    tether.log.info("before the pause")
+    tether.note("pausing", seconds=seconds)
+    await tether.sleep(seconds)
+    tether.log.info("after the pause")
+    return await obs_noop(7)
