@@ -6,6 +6,8 @@ under the project's `.tether/` folder, with WAL pragmas that make it ~3x faster.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -72,6 +74,23 @@ def _accepts(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+def _healthy(address: str) -> bool:
+    """True when the frontend answers a health check (it accepts TCP before it is ready)."""
+
+    async def check() -> bool:
+        from temporalio.client import Client
+
+        try:
+            client = await Client.connect(address)
+            return await client.service_client.check_health()
+        except RuntimeError:  # "Frontend is not healthy yet", connection refused
+            return False
+
+    # A thread of its own, so this works whether or not the caller runs an event loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, check()).result()
 
 
 def _alive(pid: int) -> bool:
@@ -173,7 +192,7 @@ class DevServer:
             if self.process.poll() is not None:
                 raise ConfigError(f"the Temporal dev server exited with code "
                                   f"{self.process.returncode}; see {self._log_hint()}")
-            if _accepts(self.host, self.port):
+            if _accepts(self.host, self.port) and _healthy(self.address):
                 return
             time.sleep(0.1)
         self.stop()
