@@ -163,3 +163,30 @@ async def test_cli_show_decrypts_with_the_local_key(connect: Connect, tether_ser
     blind = await asyncio.to_thread(_cli, *args, env={"TETHER_KEY_FILE": "other.json"}, cwd=tmp_path)
     assert blind.returncode == 0 and "VISIBLE" not in blind.stdout
     assert "cannot decode" in blind.stdout and k1.id in blind.stdout
+
+
+def _keys_env(*keys: Key) -> str:
+    import base64
+
+    return ",".join(f"{k.id}:{base64.b64encode(k.secret).decode()}" for k in keys)
+
+
+async def test_cli_run_explains_a_worker_without_the_key(tether_server: DevServer, queue: str, k1: Key, k2: Key,
+                                                         tmp_path: Path) -> None:
+    from tether.testing import run_worker_process
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    worker = run_worker_process("tests.apps.sov_basic", address=tether_server.address, task_queue=queue,
+                                env=env | {"TETHER_KEYS": _keys_env(k2), "PYTHONPATH": str(REPO)})
+    try:
+        await asyncio.sleep(2)  # the worker polls: `tether run` uses it instead of starting its own
+        res = await asyncio.to_thread(
+            _cli, "run", "tests.apps.sov_basic:sov_echo", "--input", '{"to": "e", "body": "f"}',
+            "--address", tether_server.address, "--task-queue", queue,
+            env={"TETHER_KEYS": _keys_env(k1)}, cwd=REPO)
+    finally:
+        worker.terminate()
+        worker.wait(10)
+    assert res.returncode == 2, res.stderr
+    assert f"is paused: payload was encrypted with key {k1.id!r}" in res.stderr
+    assert "once a worker has that key" in res.stderr and "deterministic" not in res.stderr

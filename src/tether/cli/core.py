@@ -224,6 +224,9 @@ def _plain(value: Any) -> Any:
 
 
 def _determinism_message(run_id: str, error: str) -> str:
+    if error.startswith(("payload was encrypted with key", "payload encrypted with key", "large payload")):
+        return (f"run {run_id} is paused: {error.splitlines()[0]}; it resumes, with nothing lost, "
+                "once a worker has that key")
     return (
         f"run {run_id} is paused: its workflow code failed ({error.splitlines()[0]}). "
         "Workflow code is replayed after crashes, so it must be deterministic: no I/O, "
