@@ -17,9 +17,10 @@ from tether.llm import _report as llm_report
 
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",
                 "cancelled": "magenta", "terminated": "magenta", "timed out": "red",
-                "scheduled": "dim", "waiting": "cyan", "answered": "green", "expired": "red"}
+                "scheduled": "dim", "waiting": "cyan", "answered": "green", "expired": "red",
+                "noted": "blue"}
 MARK = {"completed": "✓", "failed": "✗", "timed out": "✗", "cancelled": "⊘", "retrying": "↻",
-        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗"}
+        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗", "noted": "✎"}
 
 
 def to_json(value: Any) -> str:

@@ -246,3 +246,11 @@ class SensitiveValueMissing(TetherError):
 
     Retryable: another worker of the zone (sharing the right vault) may pick the step up.
     """
+
+
+class TraceNotFound(UsageError):
+    """The local span store holds no span of that run (or there is no store at all)."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import BaseModel
 from temporalio import activity
 
@@ -96,9 +98,11 @@ async def obs_zoned(text: str) -> str:
 
 @tether.workflow
 async def obs_pause(seconds: float) -> int:
-    """Logs and notes, sleeps (so another worker can take the run over), then a step."""
+    """A step, logs and a note, a sleep (so another worker can take the run over), then a step."""
+    first = await obs_noop(1)
     tether.log.info("before the pause")
+    logging.getLogger("tests.obs").info("plain logging before the pause")
     tether.note("pausing", seconds=seconds)
     await tether.sleep(seconds)
     tether.log.info("after the pause")
-    return await obs_noop(7)
+    return first + await obs_noop(7)

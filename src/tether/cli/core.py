@@ -31,6 +31,7 @@ from tether.cli._common import (
     out,
 )
 from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
+from tether.cli.observe import CaptureContent, MetricsPort, telemetry_setup
 from tether.codec import worker_codec
 from tether.engine.app import load_app, split_target
 from tether.engine.client import Client, resolve_workflow
@@ -49,10 +50,12 @@ def dev(
     separate_zones: Annotated[bool, typer.Option(help="Run each zone's steps in its own process.")] = False,
     state_dir: StateDir = Path(".tether"),
     task_queue: Queue = None,
+    metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
 ) -> None:
     """Start the embedded engine (or reuse it) and a worker for APP; Ctrl-C stops both."""
     loaded = load_app(app_spec)
     use_dev_key(state_dir)
+    telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
     asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
                      conn_from(None, None, task_queue)))
 
@@ -129,6 +132,8 @@ def run(
     args_value = _read_input(input)
     wf.validate_input(args_value)  # reject before touching any server
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    if not conn.explicit:  # the embedded engine: runs served here are traced like under `tether dev`
+        telemetry_setup("run", state_dir, None, None)
     code = asyncio.run(_run(wf, args_value, run_id, no_wait, state_dir, conn, loaded.zones()))
     raise typer.Exit(code)
 
@@ -243,9 +248,11 @@ def worker(
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
     key_file: KeyFile = None, allow_plaintext: AllowPlaintext = False,
+    metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster."""
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
+    telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
     conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None

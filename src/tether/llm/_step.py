@@ -15,6 +15,7 @@ from tether.llm import _local, _providers
 from tether.llm._prices import cost_of
 from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
 from tether.llm._types import ModelCall, ModelReply
+from tether.observe._models import traced_model_call
 from tether.step import RetryPolicy, step
 from tether.workflow import heartbeat
 
@@ -28,6 +29,7 @@ T = TypeVar("T")
 
 
 @step(name=STEP_NAME, retries=DEFAULT_RETRY, timeout="5m", heartbeat="30s")
+@traced_model_call  # a GenAI span per call: model, tokens, cost, repair round, fallback position
 async def call_model(call: ModelCall) -> ModelReply:
     """Ask the model named in `call` once and return its reply, tokens and cost.
 

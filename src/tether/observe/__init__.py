@@ -94,7 +94,8 @@ def setup_process(*, role: str, state_dir: Path | None = None, metrics_port: int
         setup_logging()
     if state_dir is not None and role in ("dev", "run"):
         use_store(state_dir / STORE_FILE)
-    if capture is None and role == "dev" and env_flag(CONTENT_ENV) is None and env_flag(GENAI_CONTENT_ENV) is None:
+    from_env = env_flag(CONTENT_ENV) is not None or env_flag(GENAI_CONTENT_ENV) is not None
+    if capture is None and role in ("dev", "run") and not from_env:
         capture = True
     if capture is not None:
         set_capture_content(capture)

@@ -3,7 +3,7 @@
 Pure helpers, usable in workflow code, step attempts and readers alike. Attribute names
 follow the OpenTelemetry GenAI semantic conventions where one exists (`gen_ai.*`,
 `error.type`) and use `tether.*` for the rest. No raw sensitive value is ever written:
-`safe_text` replaces every value this process knows to be sensitive by its label.
+`safe_text` withholds every value this process knows to be sensitive.
 """
 
 from __future__ import annotations
@@ -70,29 +70,19 @@ def provider_name(provider: str) -> str:
 
 
 def safe_text(text: str, limit: int = MAX_TEXT) -> str:
-    """`text` with every sensitive value this process has seen replaced by its label, cut to `limit`.
+    """`text` with every sensitive value this process has seen withheld (`tether.sensitive.redact`),
+    cut to `limit` characters.
 
     Example:
-        >>> safe_text("SSN is 123-45-6789")   # after a step stored it with label "ssn"
-        'SSN is <<sensitive:ssn@vault>>'
+        >>> safe_text("SSN is 123-45-6789")   # after a step here stored or revealed it as "ssn"
+        'SSN is <ssn withheld>'
     """
-    for value, label, zone in _known_sensitive():
-        if value in text:
-            text = text.replace(value, f"<<sensitive:{label}@{zone}>>")
+    from tether.sensitive import redact
+
+    text = redact(text)
     if len(text) > limit:
         text = text[: limit - 12] + f"…(+{len(text) - limit + 12})"
     return text
-
-
-def _known_sensitive() -> list[tuple[str, str, str]]:
-    try:
-        from tether import sensitive
-    except ImportError:  # pragma: no cover - the sensitive module ships with tether
-        return []
-    seen = getattr(sensitive, "_seen", None)
-    snapshot = getattr(seen, "snapshot", None)
-    # longest first, so a value containing another is replaced whole
-    return sorted(snapshot(), key=lambda v: -len(v[0])) if snapshot else []
 
 
 def attribute_value(value: Any) -> AttributeValue:
@@ -131,12 +121,19 @@ def attributes(prefix: str, values: Mapping[str, Any]) -> dict[str, AttributeVal
 def record_error(span: Span, exc: BaseException, *, timestamp: int | None = None) -> None:
     """Mark `span` failed with `exc`: status, `error.type` and an `exception` event, all redacted."""
     kind = error_type(exc)
-    message = safe_text(str(exc) or kind, 1000)
+    message = safe_text(error_message(exc), 1000)
     span.set_attribute(ERROR_TYPE, kind)
     span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"))
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
     span.add_event("exception", {"exception.type": kind, "exception.message": message,
                                  "exception.stacktrace": safe_text(stack)}, timestamp=timestamp)
+
+
+def error_message(exc: BaseException) -> str:
+    """The error's own message (Temporal's errors prefix their type to `str()`; this does not)."""
+    message = getattr(exc, "message", None)
+    text = message if isinstance(message, str) and message else str(exc)
+    return text or type(exc).__name__
 
 
 def error_type(exc: BaseException) -> str:

@@ -17,8 +17,9 @@ taking a run over) they are rebuilt with the same ids and times and not exported
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -176,6 +177,8 @@ def _step_attrs(input: StartActivityInput) -> dict[str, Any]:
     if input.retry_policy is not None:
         attrs[S.STEP_MAX_ATTEMPTS] = input.retry_policy.maximum_attempts
     if input.activity == MODEL_STEP and input.args:
+        from tether.observe._models import model_request
+
         attrs.update(model_request(input.args[0], content=False))
     return attrs
 
@@ -203,33 +206,24 @@ def _end_step(span: Span, handle: Any) -> None:
 
 
 class _StepAttempts(ActivityInboundInterceptor):
-    """One span per attempt (a GenAI span for model calls), step and model metrics."""
+    """One span per step attempt (model calls add their GenAI span inside it), and step metrics."""
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         attrs = _attempt_attrs(info)
-        model = info.activity_type == MODEL_STEP and bool(input.args)
-        if model:
-            attrs.update(model_request(input.args[0], content=_setup.capture_content()))
-            name = f"{attrs[S.GENAI_OPERATION]} {attrs[S.GENAI_REQUEST_MODEL]}"
-        else:
-            name = f"{S.ATTEMPT} {info.activity_type}"
-        span = _setup.tracer().start_span(name, kind=SpanKind.CLIENT if model else SpanKind.INTERNAL,
-                                          attributes=attrs)
+        span = _setup.tracer().start_span(f"{S.ATTEMPT} {info.activity_type}", attributes=attrs)
         started = time.perf_counter()
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             try:
                 result = await super().execute_activity(input)
             except BaseException as exc:
-                _attempt_failed(span, info, exc, attrs, time.perf_counter() - started, model)
+                _attempt_failed(span, info, exc, attrs, time.perf_counter() - started)
                 raise
-        seconds = time.perf_counter() - started
         span.set_attribute(S.OUTCOME, "ok")
         span.set_status(Status(StatusCode.OK))
-        if model:
-            _model_reply(span, attrs, result, seconds)
         span.end()
-        _metrics.step_attempt(info.activity_type, attrs.get(S.STEP_ZONE), "ok", info.attempt, seconds)
+        _metrics.step_attempt(info.activity_type, attrs.get(S.STEP_ZONE), "ok", info.attempt,
+                              time.perf_counter() - started)
         return result
 
 
@@ -245,7 +239,7 @@ def _attempt_attrs(info: activity.Info) -> dict[str, Any]:
 
 
 def _attempt_failed(span: Span, info: activity.Info, exc: BaseException, attrs: dict[str, Any],
-                    seconds: float, model: bool) -> None:
+                    seconds: float) -> None:
     outcome = "failed" if _final(info, exc) else "retry"
     span.set_attribute(S.OUTCOME, outcome)
     S.record_error(span, exc)
@@ -254,8 +248,6 @@ def _attempt_failed(span: Span, info: activity.Info, exc: BaseException, attrs: 
         egress_span(blocked)
     span.end()
     _metrics.step_attempt(info.activity_type, attrs.get(S.STEP_ZONE), outcome, info.attempt, seconds)
-    if model:
-        _metrics.model_call(_metric_attrs(attrs, S.error_type(exc)), seconds, 0, 0, None)
 
 
 def _final(info: activity.Info, exc: BaseException) -> bool:
@@ -269,69 +261,15 @@ def _final(info: activity.Info, exc: BaseException) -> bool:
     return bool(policy.maximum_attempts) and info.attempt >= policy.maximum_attempts
 
 
-# ---- model calls -----------------------------------------------------------------------
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def model_request(call: Any, *, content: bool) -> dict[str, Any]:
-    """GenAI request attributes (and tether's repair/fallback position) of a `ModelCall`."""
-    model = str(_get(call, "model", "") or "")
-    provider, _, name = model.partition(":")
-    attrs: dict[str, Any] = {S.GENAI_OPERATION: "chat", S.GENAI_PROVIDER: S.provider_name(provider),
-                             S.GENAI_REQUEST_MODEL: name or model, "tether.llm.model": model,
-                             S.LLM_REPAIR: int(_get(call, "repair", 0) or 0),
-                             S.LLM_FALLBACK: int(_get(call, "fallback", 0) or 0),
-                             S.LLM_PURPOSE: str(_get(call, "purpose", "chat") or "chat")}
-    schema = _get(call, "output_schema")
-    attrs[S.GENAI_OUTPUT_TYPE] = "json" if schema else "text"
-    if _get(call, "output_name"):
-        attrs[S.LLM_OUTPUT_NAME] = str(_get(call, "output_name"))
-    if _get(call, "reason"):
-        attrs[S.LLM_REASON] = S.safe_text(str(_get(call, "reason")), 500)
-    for key, attr in (("temperature", S.GENAI_TEMPERATURE), ("max_tokens", S.GENAI_MAX_TOKENS)):
-        if _get(call, key) is not None:
-            attrs[attr] = _get(call, key)
-    if content:
-        attrs[S.GENAI_INPUT_MESSAGES] = S.messages_json(_get(call, "messages"))
-    return attrs
-
-
-def _model_reply(span: Span, attrs: dict[str, Any], reply: Any, seconds: float) -> None:
-    usage = _get(reply, "usage") or {}
-    tokens_in, tokens_out = int(_get(usage, "input_tokens", 0) or 0), int(_get(usage, "output_tokens", 0) or 0)
-    finish = _get(reply, "finish_reason")
-    cost = _get(reply, "cost")
-    out: dict[str, Any] = {S.GENAI_RESPONSE_MODEL: str(_get(reply, "response_model") or attrs[S.GENAI_REQUEST_MODEL]),
-                           S.GENAI_INPUT_TOKENS: tokens_in, S.GENAI_OUTPUT_TOKENS: tokens_out}
-    if finish:
-        out[S.GENAI_FINISH_REASONS] = [str(finish)]
-    if cost is not None:
-        out[S.LLM_COST] = float(cost)
-    if S.GENAI_INPUT_MESSAGES in attrs:  # content capture is on
-        out[S.GENAI_OUTPUT_MESSAGES] = S.output_json(str(_get(reply, "text", "")), finish)
-    span.set_attributes(out)
-    _metrics.model_call(_metric_attrs({**attrs, **out}, None), seconds, tokens_in, tokens_out,
-                        float(cost) if cost is not None else None)
-
-
-def _metric_attrs(attrs: Mapping[str, Any], error: str | None) -> dict[str, Any]:
-    keep = (S.GENAI_OPERATION, S.GENAI_PROVIDER, S.GENAI_REQUEST_MODEL, S.GENAI_RESPONSE_MODEL)
-    out = {k: attrs[k] for k in keep if k in attrs}
-    if error:
-        out[S.ERROR_TYPE] = error
-    return out
-
-
 # ---- other spans -------------------------------------------------------------------------
 
 
 def egress_span(blocked: BaseException) -> None:
-    """Record an egress block as a (zero-length, failed) span under the current span."""
+    """Record an egress block as a (zero-length, failed) span under the current span (once per block)."""
+    if getattr(blocked, "_tether_traced", False):
+        return
+    with contextlib.suppress(AttributeError):
+        blocked._tether_traced = True  # type: ignore[attr-defined]
     attrs = {"tether.egress.label": str(getattr(blocked, "label", "")),
              "tether.egress.zone": str(getattr(blocked, "zone", "")),
              "tether.egress.destination": S.safe_text(str(getattr(blocked, "destination", "")), 300)}

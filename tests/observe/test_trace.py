@@ -1,0 +1,155 @@
+"""One trace per run, asserted with an in-memory exporter: the span tree, GenAI attributes, retries,
+notes and decisions, tool calls, human tasks, content capture and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import tether
+from tests.apps import human_flows, obs_flows
+from tests.observe.conftest import children, metric_points, named, of_run
+
+
+async def test_span_tree_of_a_run_explains_it(traced: tether.Client, spans: InMemorySpanExporter) -> None:
+    async with tether.Worker(traced, workflows=[obs_flows.obs_explained]):
+        run = await traced.start(obs_flows.obs_explained, "ACME invoice, total 250 EUR")
+        report = await run.result()
+    assert report.reviewed and report.doubled == 42 and report.summary.startswith("summary of")
+    got = of_run(spans, run.id)
+
+    (root,) = named(got, "run obs_explained")
+    assert root.parent is None and root.kind == SpanKind.SERVER
+    assert root.attributes["tether.run_id"] == run.id and root.attributes["tether.outcome"] == "completed"
+    assert {s.context.trace_id for s in got} == {root.context.trace_id}
+    top = children(got, root)
+    assert [s.name for s in top] == ["step obs_flaky"] + ["step tether.llm"] * 4 + ["execute_tool lookup_customer"]
+
+    # the retried step: three attempts under it, the first two failed with their error
+    flaky = top[0]
+    attempts = children(got, flaky)
+    assert [a.attributes["tether.step.attempt"] for a in attempts] == [1, 2, 3]
+    assert [a.attributes["tether.outcome"] for a in attempts] == ["retry", "retry", "ok"]
+    assert [a.status.status_code for a in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
+    (error,) = [e for e in attempts[0].events if e.name == "exception"]
+    assert error.attributes["exception.type"] == "RuntimeError"
+    assert error.attributes["exception.message"] == "flaky: attempt 1 failed"
+
+    # model calls: GenAI spans under each model step's attempt, with round and fallback position
+    models = []
+    for step in top[1:5]:
+        (attempt,) = children(got, step)
+        (model,) = children(got, attempt)
+        models.append(model)
+    assert [m.name for m in models] == ["chat obs-repair", "chat obs-repair", "chat obs-down", "chat obs-up"]
+    first, repair, down, up = models
+    for m in models:
+        assert m.kind == SpanKind.CLIENT
+        assert m.attributes["gen_ai.operation.name"] == "chat"
+        assert m.attributes["gen_ai.provider.name"] == "scripted"
+    assert first.attributes["gen_ai.request.model"] == "obs-repair"
+    assert first.attributes["gen_ai.response.model"] == "scripted:obs-repair"
+    assert first.attributes["gen_ai.usage.input_tokens"] > 0 and first.attributes["gen_ai.usage.output_tokens"] > 0
+    assert first.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert first.attributes["gen_ai.output.type"] == "json"
+    assert (first.attributes["tether.llm.repair"], repair.attributes["tether.llm.repair"]) == (0, 1)
+    assert repair.attributes["tether.llm.reason"].startswith("invalid reply from scripted:obs-repair")
+    assert down.status.status_code == StatusCode.ERROR and down.attributes["error.type"] == "ModelError"
+    assert (down.attributes["tether.llm.fallback"], up.attributes["tether.llm.fallback"]) == (0, 1)
+    assert top[3].status.status_code == StatusCode.ERROR  # the failed model step, before the fallback
+
+    # the tool call: an execute_tool span with the step that served it nested inside
+    tool = top[5]
+    assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert tool.attributes["gen_ai.tool.name"] == "lookup_customer"
+    assert tool.attributes["gen_ai.tool.call.id"] == "call-1"
+    (tool_step,) = children(got, tool)
+    assert tool_step.name == "step obs_lookup_customer" and len(children(got, tool_step)) == 1
+
+    # the decision and the note, on the run span, with their inputs
+    decision, note = [e for e in root.events if e.name.startswith("tether.")]
+    assert decision.name == "tether.decision"
+    assert dict(decision.attributes) == {"tether.decision.name": "high_total", "tether.decision.outcome": True,
+                                         "tether.decision.input.total": 250.0, "tether.decision.input.limit": 100}
+    assert note.name == "tether.note"
+    assert note.attributes["tether.note.message"] == "routed to manual review"
+    assert note.attributes["tether.note.supplier"] == "ACME"
+    # content capture is off unless asked for
+    assert all("gen_ai.input.messages" not in m.attributes for m in models)
+
+
+async def test_notes_and_decisions_show_in_tether_show(traced: tether.Client, spans: InMemorySpanExporter) -> None:
+    async with tether.Worker(traced, workflows=[obs_flows.obs_explained]):
+        run = await traced.start(obs_flows.obs_explained, "ACME invoice")
+        await run.result()
+    detail = await traced.get(run.id).describe()  # from the history: no worker, no trace backend
+    notes = [s for s in detail.steps if s.kind == "note"]
+    assert [n.name for n in notes] == ["decision: high_total = True (total=250.0, limit=100)",
+                                       "note: routed to manual review (supplier=ACME)"]
+    assert detail.steps.index(notes[0]) > max(i for i, s in enumerate(detail.steps) if s.kind == "step")
+
+
+async def test_prompts_and_replies_are_recorded_when_capture_is_on(
+        traced: tether.Client, spans: InMemorySpanExporter, capture_on: None) -> None:
+    async with tether.Worker(traced, workflows=[obs_flows.obs_explained]):
+        run = await traced.start(obs_flows.obs_explained, "ACME invoice, total 250 EUR")
+        await run.result()
+    repair = [s for s in of_run(spans, run.id) if s.name == "chat obs-repair"][1]
+    assert '"content": "ACME invoice, total 250 EUR"' in repair.attributes["gen_ai.input.messages"]
+    assert '"role": "assistant"' in repair.attributes["gen_ai.input.messages"]  # the invalid reply sent back
+    assert '\\"total\\": 250.0' in repair.attributes["gen_ai.output.messages"]
+
+
+async def test_a_client_with_telemetry_off_makes_no_spans(tether_server, spans: InMemorySpanExporter) -> None:  # type: ignore[no-untyped-def]
+    from tether.engine.connection import Connection
+    from tether.testing import unique_queue
+
+    conn = Connection(address=tether_server.address, task_queue=unique_queue("obs-off"), telemetry=False)
+    client = tether.Client(await conn.connect(), conn)
+    async with tether.Worker(client, workflows=[obs_flows.obs_zoned], queues=["main", "obszone"]):
+        run = await client.start(obs_flows.obs_zoned, "x")
+        assert await run.result() == "zoned:x-1"
+    assert not [s for s in spans.get_finished_spans() if (s.attributes or {}).get("tether.run_id") == run.id]
+
+
+async def test_failed_run_and_step_metrics(traced: tether.Client, spans: InMemorySpanExporter,
+                                           metrics: InMemoryMetricReader) -> None:
+    async with tether.Worker(traced, workflows=[obs_flows.obs_explained]):
+        run = await traced.start(obs_flows.obs_explained, "ACME invoice")
+        await run.result()
+    attempts = {(a["tether.step.name"], a["tether.outcome"]): v
+                for a, v in metric_points(metrics, "tether.step.attempts") if a["tether.step.name"] == "obs_flaky"}
+    assert attempts[("obs_flaky", "retry")] >= 2 and attempts[("obs_flaky", "ok")] >= 1
+    assert sum(v for a, v in metric_points(metrics, "tether.step.retries") if a["tether.step.name"] == "obs_flaky") >= 2
+    durations = metric_points(metrics, "gen_ai.client.operation.duration")
+    assert any(a["gen_ai.request.model"] == "obs-down" and a.get("error.type") == "ModelError" for a, _ in durations)
+    tokens = {a["gen_ai.token.type"] for a, _ in metric_points(metrics, "gen_ai.client.token.usage")}
+    assert tokens == {"input", "output"}
+    runs = [(a, v) for a, v in metric_points(metrics, "tether.runs") if a["tether.workflow"] == "obs_explained"]
+    assert runs and runs[0][0]["tether.outcome"] == "completed"
+
+
+async def test_human_task_span_and_metrics(traced: tether.Client, spans: InMemorySpanExporter,
+                                           metrics: InMemoryMetricReader) -> None:
+    async with tether.Worker(traced, workflows=[human_flows.human_approval]):
+        run = await traced.start(human_flows.human_approval, "Pay invoice INV-1?")
+        task_id = f"{run.id}.1"
+        for _ in range(100):
+            if any(t.id == task_id for t in await traced.tasks.list(run_id=run.id)):
+                break
+            await asyncio.sleep(0.1)
+        await traced.tasks.answer(task_id, {"approved": True, "amount": 12400}, by="alice")
+        await run.result()
+    (task,) = [s for s in of_run(spans, run.id) if s.name == "human_task question"]
+    (root,) = [s for s in of_run(spans, run.id) if s.name == "run human_approval"]
+    assert task.parent.span_id == root.context.span_id
+    assert task.attributes["tether.human.task_id"] == task_id
+    assert task.attributes["tether.human.status"] == "answered"
+    assert task.attributes["tether.human.answered_by"] == "alice"
+    assert task.attributes["tether.human.wait_seconds"] > 0
+    events = {a["tether.event"]: v for a, v in metric_points(metrics, "tether.human.tasks")
+              if a["tether.workflow"] == "human_approval"}
+    assert events["opened"] >= 1 and events["answered"] >= 1
