@@ -1,17 +1,29 @@
-"""Invoice processing: deterministic checks as plain steps, a branch, a parallel fan-out
+"""Invoice processing: deterministic checks as plain steps, a branch, a parallel fan-out,
+model steps (a small model for the easy one, a larger one with a fallback for the hard one)
 and a durable wait before a retried booking; big invoices wait for a person's approval.
 
 Run it:  tether run examples/invoice.py:process_invoice --input @examples/invoice.json
+
+Without cloud keys the model steps run offline on SmolLM2-135M, in-process; with
+MISTRAL_API_KEY (or OPENAI_API_KEY) set they use those providers' models.
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 import tether
+from tether import llm
+
+# A model per step: the easy step gets a small model, the hard one a larger model and a
+# fallback. Each is the first of its list this worker can use (a key is set, or it is local).
+SMALL = llm.first_available("mistral:mistral-small-latest", "openai:gpt-4.1-mini", "local:smollm2")
+LARGE = llm.first_available("mistral:mistral-large-latest", "openai:gpt-4.1", "local:smollm2")
+CATEGORIES = ["goods", "services", "goods and services"]
 
 
 class Line(BaseModel):
@@ -28,6 +40,16 @@ class Invoice(BaseModel):
     net: Decimal
     tax_rate: Decimal = Decimal("0.19")
     total: Decimal
+    text: str = ""
+    """The invoice as received (e-mail or OCR text), if there is one."""
+
+
+class Stated(BaseModel):
+    """What the invoice document itself says, as a model reads it."""
+
+    supplier: str = Field(max_length=80, description="the company that issued the invoice")
+    total: float = Field(description="the total amount due, tax included")
+    currency: Literal["EUR", "USD", "GBP", "CHF"]
 
 
 class Decision(BaseModel):
@@ -35,6 +57,8 @@ class Decision(BaseModel):
     approved: bool
     reasons: list[str]
     booking_ref: str | None = None
+    category: str | None = None
+    notes: list[str] = []
 
 
 TAX_ID = re.compile(r"^[A-Z]{2}[0-9A-Z]{8,12}$")
@@ -90,11 +114,32 @@ async def process_invoice(invoice: Invoice) -> Decision:
     reasons = [p for p in problems if p]
     if reasons:
         return Decision(number=invoice.number, approved=False, reasons=reasons)
+    category, notes = await read_invoice(invoice)
     if invoice.total > APPROVAL_LIMIT and not (approval := await approve(invoice)).approved:
-        return Decision(number=invoice.number, approved=False, reasons=[f"not approved: {approval.comment}"])
+        return Decision(number=invoice.number, approved=False, reasons=[f"not approved: {approval.comment}"],
+                        category=category, notes=notes)
     await tether.sleep("1s")  # let the ledger settle; durable, survives restarts
     ref = await book(invoice)
-    return Decision(number=invoice.number, approved=True, reasons=[], booking_ref=ref)
+    return Decision(number=invoice.number, approved=True, reasons=[], booking_ref=ref, category=category,
+                    notes=notes)
+
+
+async def read_invoice(invoice: Invoice) -> tuple[str, list[str]]:
+    """The model steps: file the invoice under a category (easy: small model), and read the
+    document's own figures to compare with the data we were given (hard: larger model)."""
+    lines = "; ".join(f"{ln.description} x{ln.quantity}" for ln in invoice.lines)
+    category = await llm.classify(lines, labels=CATEGORIES, model=SMALL)
+    if not invoice.text:
+        return category, []
+    try:
+        stated = await llm.extract(Stated, invoice.text, model=LARGE,
+                                   fallbacks=[SMALL] if SMALL != LARGE else [])
+    except tether.ModelOutputInvalid as exc:  # advisory: note it rather than stop the booking
+        return category, [f"could not read the document: {exc.errors[0]}"]
+    if abs(Decimal(str(stated.total)) - invoice.total) > Decimal("0.01"):
+        return category, [f"the document states a total of {stated.total:.2f} {stated.currency}, "
+                          f"the invoice data {invoice.total}; check it"]
+    return category, ["the document agrees with the invoice data"]
 
 
 async def approve(invoice: Invoice) -> Approval:

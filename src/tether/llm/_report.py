@@ -48,7 +48,8 @@ def step_label(step: Any) -> str:
     call = call_of(step)
     if call is None:
         return str(step.name)
-    what = f"structured {call.output_name}" if call.purpose == "structured" else call.purpose
+    what = {"structured": f"structured {call.output_name}", "extract": f"extract {call.output_name}"}.get(
+        call.purpose, call.purpose)
     rnd = "" if call.round_label == "first" else f" · {call.round_label}"
     why = f" ({_short(call.reason)})" if call.reason else ""
     return f"llm {call.model} · {what}{rnd}{why}"

@@ -29,7 +29,7 @@ class ModelCall(BaseModel):
         max_tokens: Limit on the reply's length (None: the provider's default).
         output_schema: JSON schema of the structured output wanted (None: free text).
         output_name: Name of the output type (used by providers that name schemas).
-        purpose: "chat" or "structured", for people reading the run.
+        purpose: "chat", "structured", "classify" or "extract", for people reading the run.
         repair: 0 for the first ask, k for the k-th re-ask after an invalid reply.
         fallback: 0 for the primary model, k for the k-th fallback model.
         reason: Why this is a re-ask or a fallback (the previous reply's first validation
@@ -42,7 +42,7 @@ class ModelCall(BaseModel):
     max_tokens: int | None = None
     output_schema: dict[str, Any] | None = None
     output_name: str | None = None
-    purpose: Literal["chat", "structured"] = "chat"
+    purpose: Literal["chat", "structured", "classify", "extract"] = "chat"
     repair: int = 0
     fallback: int = 0
     reason: str | None = None
