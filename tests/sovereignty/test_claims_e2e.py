@@ -1,8 +1,10 @@
 """Acceptance: the claims example over 20 planted SSNs and medical phrases, zones in separate
-worker processes, a persistent dev server and a loopback stand-in for the cloud model.
+worker processes, a persistent dev server, a loopback stand-in for the cloud model and a
+loopback OTLP collector receiving every span (content capture on).
 
-Afterwards no planted value occurs in the Temporal database files or in any request the
-model server received; the vault file holds every one of them.
+Afterwards no planted value occurs in the Temporal database files, in any exported span
+(OTLP requests and the local span store) or in any request the model server received;
+the vault file holds every one of them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import os
 import random
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -57,6 +61,36 @@ def cloud() -> Iterator[ChatServer]:
         yield server
 
 
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that keeps the raw bytes of every export it receives."""
+
+    received: list[bytes]
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers.get("content-length", "0"))))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[bytes]]]:
+    received: list[bytes] = []
+    handler = type("Handler", (_Collector,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     if proc.poll() is None:
         proc.terminate()
@@ -75,7 +109,8 @@ def _needles(rows: list[tuple[str, str, str, int, str]]) -> list[bytes]:
     return out
 
 
-async def test_claims_keep_every_planted_value_inside_the_vault(tmp_path: Path, cloud: ChatServer) -> None:
+async def test_claims_keep_every_planted_value_inside_the_vault(tmp_path: Path, cloud: ChatServer,
+                                                                collector: tuple[str, list[bytes]]) -> None:
     rows = _planted(random.Random())
     needles = _needles(rows)
     claims = load_app(EXAMPLE).module
@@ -85,7 +120,10 @@ async def test_claims_keep_every_planted_value_inside_the_vault(tmp_path: Path, 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TETHER_", "CLAIMS_"))} | {
         "TETHER_KEY_FILE": str(tmp_path / "keys.json"), "TETHER_STATE_DIR": str(tmp_path / "state"),
         "TETHER_PAYLOAD_STORE": str(tmp_path / "payloads"), "PYTHONPATH": str(REPO),
-        "CLAIMS_DECISION_MODEL": cloud.model("gpt-cloud"), "CLAIMS_LOCAL_MODEL": "local:smollm2"}
+        "CLAIMS_DECISION_MODEL": cloud.model("gpt-cloud"), "CLAIMS_LOCAL_MODEL": "local:smollm2",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector[0], "OTEL_EXPORTER_OTLP_COMPRESSION": "none",
+        "OTEL_BSP_SCHEDULE_DELAY": "200", "TETHER_CAPTURE_CONTENT": "1",
+        "TETHER_TRACE_STORE": str(tmp_path / "traces.db")}
     brain_env = base | {"TETHER_VAULT": str(tmp_path / "brain-vault.db"), "CLAIMS_DB": str(tmp_path / "none.db")}
     vault_env = base | {"TETHER_VAULT": str(tmp_path / "vault.db"), "CLAIMS_DB": str(tmp_path / "private.db")}
     queue = unique_queue("claims")
@@ -116,6 +154,16 @@ async def test_claims_keep_every_planted_value_inside_the_vault(tmp_path: Path, 
     stored = b"".join(f.read_bytes() for f in db_files)
     assert b"process_claim" in stored  # the search does see the server's data
     assert [n for n in needles if n in stored] == []
+
+    # (b) every exported span (OTLP exports and the local span store): zero occurrences
+    spans = b"".join(collector[1])
+    assert b"open_claim" in spans and b"gpt-cloud" in spans and b"smollm2" in spans  # both zones traced
+    assert b"severity" in spans  # content capture is on: prompts and replies are in the spans
+    assert b"<medical_notes withheld>" in spans  # the vault's prompt to its local model, redacted
+    assert [n for n in needles if n in spans] == []
+    store = b"".join(f.read_bytes() for f in tmp_path.glob("traces.db*"))
+    assert b"open_claim" in store
+    assert [n for n in needles if n in store] == []
 
     # (c) every request the cloud-model server received: zero occurrences
     assert len(cloud.requests) == 20
