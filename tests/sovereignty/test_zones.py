@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,3 +70,32 @@ async def test_missing_zone_worker_is_reported_and_wrong_zone_never_runs_the_ste
         for proc in (brain, wrong, vault):
             if proc is not None:
                 _stop(proc)
+
+
+def test_dev_runs_zones_in_separate_processes(tmp_path: Path) -> None:
+    from tether.engine.devserver import free_port
+
+    env = _env(tmp_path)
+    state = tmp_path / "state"
+    dev = subprocess.Popen([sys.executable, "-m", "tether", "dev", "tests.apps.sov_vault", "--separate-zones",
+                            "--port", str(free_port()), "--ui-port", "0", "--state-dir", str(state)],
+                           env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not any("ready" in line for line in lines):
+            line = dev.stdout.readline()  # type: ignore[union-attr]
+            assert line, "".join(lines)
+            lines.append(line)
+        assert "zone workers: other, vault" in "".join(lines)
+        assert (state / "keys.json").exists()  # dev created the payload key
+        res = subprocess.run([sys.executable, "-m", "tether", "run", "tests.apps.sov_vault:sov_report",
+                              "--input", '"c2"', "--state-dir", str(state)], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert "sov_lookup @vault" in res.stderr and '"last4": "4321"' in res.stdout
+    finally:
+        dev.send_signal(signal.SIGINT)
+        out, _ = dev.communicate(timeout=30)
+    assert "stopped" in out
+    zone_workers = [line for line in out.splitlines() if line.startswith("worker on ")]
+    assert len(zone_workers) == 2 and all("payload key k-" in w for w in zone_workers)
