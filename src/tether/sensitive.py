@@ -18,7 +18,7 @@ import threading
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_jsonable_python
@@ -27,7 +27,7 @@ from tether.errors import EgressBlocked, SensitiveValueMissing, UsageError
 from tether.vault import current_vault
 
 T = TypeVar("T")
-KIND = "tether.sensitive"
+KIND: Final = "tether.sensitive"
 MAIN_ZONE = "main"
 """The zone of workflow code and of steps without `runs_on` (the control worker)."""
 LOCAL_ZONE = "local"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client as TemporalClient
 from temporalio.converter import PayloadCodec
@@ -52,7 +53,7 @@ class Connection:
         """Settings from `TETHER_ADDRESS`, `TETHER_NAMESPACE`, `TETHER_TASK_QUEUE`,
         `TETHER_TLS_CERT`, `TETHER_TLS_KEY`, `TETHER_TLS_CA`, `TETHER_API_KEY`, with
         non-None `overrides` taking precedence."""
-        values = {}
+        values: dict[str, Any] = {}
         for f in ("address", "namespace", "task_queue", "tls_cert", "tls_key", "tls_ca", "api_key"):
             v = overrides.get(f)
             if v is None:
