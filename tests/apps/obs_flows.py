@@ -10,6 +10,7 @@ from temporalio import activity
 import tether
 from tether import llm, observe
 from tether.errors import ModelError
+from tether.sensitive import Sensitive, declare_destination
 from tether.testing import ScriptedModel
 
 FAST = tether.RetryPolicy(max_attempts=3, initial_interval="50ms", max_interval="100ms")
@@ -106,3 +107,45 @@ async def obs_pause(seconds: float) -> int:
     await tether.sleep(seconds)
     tether.log.info("after the pause")
     return first + await obs_noop(7)
+
+
+# ---- a sensitive value in the run (the export must never carry it) -----------------------
+
+SECRET = "631-07-4479"
+"""A planted SSN: it is stored, revealed, logged, noted, sent to an in-zone model and put in an
+error inside the zone; no exported span, metric or log line may contain it."""
+
+VAULT_MODEL = ScriptedModel("obs-vault-model", lambda call: f"checked: {call.messages[-1].content}")
+declare_destination(VAULT_MODEL.model, zone="obsvault")  # this model runs inside the vault zone
+
+
+@tether.step(runs_on="obsvault")
+def obs_fetch_secret(customer: str) -> Sensitive[str]:
+    return SECRET
+
+
+@tether.step(runs_on="obsvault", retries=FAST)
+async def obs_vault_check(ssn: str) -> str:
+    tether.log.info("checking %s for the customer", ssn)
+    tether.note("checked the value in the vault", value=ssn)
+    reply = await llm.chat(f"Is {ssn} a valid SSN?", model=VAULT_MODEL.model)
+    if activity.info().attempt == 1:
+        raise ValueError(f"first try failed for {ssn}")
+    return "valid" if reply.text.startswith("checked") else "invalid"
+
+
+@tether.step(runs_on="obsother")
+def obs_other_zone(ssn: str) -> int:
+    return len(ssn)
+
+
+@tether.workflow
+async def obs_secret(customer: str) -> str:
+    handle = await obs_fetch_secret(customer)
+    tether.note("fetched the customer's SSN", ssn=handle)
+    checked = await obs_vault_check(handle)
+    try:
+        await obs_other_zone(handle)
+    except tether.StepFailed as exc:
+        tether.note("another zone may not see it", error=exc.error_type)
+    return checked
