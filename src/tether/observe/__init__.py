@@ -15,6 +15,7 @@ sensitive values never appear in spans or logs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def client_interceptors(telemetry: bool | None = None) -> list[Any]:
     return interceptors()
 
 
-def worker_interceptors(client_interceptors_: list[Any], telemetry: bool | None = None) -> list[Any]:
+def worker_interceptors(client_interceptors_: Sequence[Any], telemetry: bool | None = None) -> list[Any]:
     """Interceptors a worker adds to those of its client (tether's, if the client lacks them)."""
     from tether.observe._temporal import has_tracing
 

@@ -93,6 +93,7 @@ class _Sinks(SpanProcessor):
 @dataclass
 class _State:
     provider: Any = None  # ReplaySafeTracerProvider, once installed
+    tracer: Any = None
     sinks: _Sinks = field(default_factory=_Sinks)
     store: Path | None = None
     store_processor: SpanProcessor | None = None
@@ -154,7 +155,10 @@ def _resource() -> Resource:
 
 def tracer() -> trace.Tracer:
     """tether's tracer (from the replay-safe provider)."""
-    return tracer_provider().get_tracer(TRACER_NAME)  # type: ignore[no-any-return]
+    found = _state.tracer
+    if found is None:
+        found = _state.tracer = tracer_provider().get_tracer(TRACER_NAME)
+    return found  # type: ignore[no-any-return]
 
 
 def _configure_from_env() -> None:

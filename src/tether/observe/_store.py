@@ -93,6 +93,7 @@ class SqliteSpanExporter(SpanExporter):
 
 def _row(span: ReadableSpan) -> tuple[Any, ...]:
     ctx = span.get_span_context()
+    assert ctx is not None  # a finished SDK span always has one
     attrs = dict(span.attributes or {})
     parent = span.parent.span_id if span.parent is not None else None
     events = [{"name": e.name, "time_ns": e.timestamp, "attributes": _plain(dict(e.attributes or {}))}
