@@ -47,6 +47,9 @@ async def test_malformed_twice_then_fallback_shows_each_model(tether_client: tet
     assert "llm scripted:llm-good · structured InvoiceFields · fallback 1 (invalid reply" in rows[2]
     assert all("completed" in r for r in rows)
     assert "models: 3 calls" in show.stdout and "scripted:llm-broken x2, scripted:llm-good x1" in show.stdout
+    as_json = tether_cmd("show", run.id, "--json", "--address", conn.address, "--task-queue", conn.task_queue)
+    usage = json.loads(as_json.stdout)["model_usage"]
+    assert (usage["calls"], usage["by_model"][app.GOOD.model]["calls"]) == (3, 1)
 
 
 async def _wait_for(path: Path, timeout: float = 60) -> None:

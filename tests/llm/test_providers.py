@@ -119,3 +119,15 @@ async def test_chat_falls_back_after_a_refusal(tether_client: tether.Client, cha
     assert primary.status == "failed" and fallback.status == "completed"
     assert fallback.input[0]["fallback"] == 1 and "HTTP 403" in fallback.input[0]["reason"]
     assert out.usage.by_model == {app.ECHO.model: out.usage.by_model[app.ECHO.model]}
+
+
+async def test_run_default_model_and_usage_are_per_run(tether_client: tether.Client, chat_server: ChatServer) -> None:
+    chat_server.script(chat_reply("one"), chat_reply("two"))
+    async with tether.Worker(tether_client):
+        assert await tether_client.run(app.llm_default_model, "hi") == "echo: hi"
+        first, second = await tether.gather(
+            tether_client.run(app.llm_chat_flow, app.Ask(model=chat_server.model(), prompt="a")),
+            tether_client.run(app.llm_chat_flow, app.Ask(model=chat_server.model(), prompt="b")))
+    assert {first.text, second.text} == {"one", "two"}
+    assert first.usage.calls == second.usage.calls == 1  # each run counts only its own calls
+    assert llm.default_model() != "scripted:llm-echo"  # the run's llm.configure() stayed in that run

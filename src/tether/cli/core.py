@@ -214,7 +214,7 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
         err.print(f"[red]✗[/] {_render.escape(str(exc))}")  # messages may hold brackets: 'tether[local]'
         return 1
     err.print(f"[green]✓[/] run {handle.id} completed")
-    out.print(_render.to_json(_plain(result)))
+    out.print(_render.to_json(_plain(result)), soft_wrap=True, markup=False)
     where = f"tether show {handle.id}"
     if ui_url:
         where += f"  ·  {ui_url}/namespaces/{client.connection.namespace}/workflows/{handle.id}"
@@ -285,7 +285,7 @@ def runs(
         async with open_session(conn, state_dir) as s:
             found = await s.client.list_runs(workflow=workflow, status=status, limit=limit)
         if as_json:
-            out.print(_render.to_json([r.__dict__ for r in found]))
+            out.print(_render.to_json([r.__dict__ for r in found]), soft_wrap=True, markup=False)
         elif not found:
             out.print("no runs yet")
         else:
@@ -309,8 +309,9 @@ def show(
         async with open_session(conn, state_dir) as s:
             detail = await s.client.get(run_id).describe()
         if as_json:
-            data = dict(detail.__dict__, steps=[dict(x.__dict__, duration=x.duration) for x in detail.steps])
-            out.print(_render.to_json(data))
+            data = dict(detail.__dict__, steps=[dict(x.__dict__, duration=x.duration) for x in detail.steps],
+                        model_usage=_render.llm_report.run_usage(detail.steps).model_dump())
+            out.print(_render.to_json(data), soft_wrap=True, markup=False)
         else:
             _render.print_run(out, detail)
 
