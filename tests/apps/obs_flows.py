@@ -9,8 +9,8 @@ from temporalio import activity
 
 import tether
 from tether import llm, observe
-from tether.errors import ModelError
-from tether.sensitive import Sensitive, declare_destination
+from tether.errors import EgressBlocked, ModelError
+from tether.sensitive import Sensitive, check_egress, declare_destination
 from tether.testing import ScriptedModel
 
 FAST = tether.RetryPolicy(max_attempts=3, initial_interval="50ms", max_interval="100ms")
@@ -149,3 +149,16 @@ async def obs_secret(customer: str) -> str:
     except tether.StepFailed as exc:
         tether.note("another zone may not see it", error=exc.error_type)
     return checked
+
+
+@tether.workflow
+async def obs_careless(customer: str) -> str:
+    """Workflow code that tries to send a handle out twice: once caught, once not."""
+    handle = await obs_fetch_secret(customer)
+    try:
+        check_egress(f"Is {handle} valid?", destination="openai:gpt-first")
+    except EgressBlocked as exc:
+        observe.egress_blocked(exc)
+        tether.note("kept the SSN inside the vault")
+    check_egress(f"Is {handle} valid?", destination="openai:gpt-second")
+    return "sent"

@@ -71,7 +71,8 @@ def test_trace_prints_the_runs_tree(dev_runs: tuple[Path, list[str]]) -> None:
     assert r.returncode == 0, r.stderr
     text = r.stdout
     assert "run obs_explained completed" in text
-    assert "step obs_flaky 3 attempts" in text and "attempt 2" in text and "RuntimeError: flaky: attempt 1 failed" in text
+    assert "step obs_flaky 3 attempts" in text and "attempt 2" in text
+    assert "RuntimeError: flaky: attempt 1 failed" in text
     assert "step llm scripted:obs-repair · structured Fields · repair 1" in text
     assert re.search(r"model scripted:obs-repair · \d+ in / \d+ out tokens · finish stop", text)
     assert "step llm scripted:obs-up · chat · fallback 1" in text

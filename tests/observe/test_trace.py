@@ -153,3 +153,24 @@ async def test_human_task_span_and_metrics(traced: tether.Client, spans: InMemor
     events = {a["tether.event"]: v for a, v in metric_points(metrics, "tether.human.tasks")
               if a["tether.workflow"] == "human_approval"}
     assert events["opened"] >= 1 and events["answered"] >= 1
+
+
+async def test_egress_blocks_in_workflow_code_are_spans(traced: tether.Client, spans: InMemorySpanExporter,
+                                                        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TETHER_VAULT", str(tmp_path / "vault.db"))
+    async with tether.Worker(traced, workflows=[obs_flows.obs_careless], steps=[obs_flows.obs_fetch_secret],
+                             queues=["main", "obsvault"]):
+        run = await traced.start(obs_flows.obs_careless, "c1")
+        try:
+            await run.result()
+        except tether.RunFailed as exc:
+            assert "EgressBlocked" in f"{exc.error_type} {exc}"
+        else:
+            raise AssertionError("the second egress should fail the run")
+    got = of_run(spans, run.id)
+    (root,) = named(got, "run obs_careless")
+    assert root.status.status_code == StatusCode.ERROR and root.attributes["tether.outcome"] == "failed"
+    blocks = [s for s in children(got, root) if s.name == "egress_blocked"]
+    assert [b.attributes["tether.egress.destination"] for b in blocks] == ["openai:gpt-first", "openai:gpt-second"]
+    assert all(b.attributes["tether.egress.zone"] == "obsvault" for b in blocks)
+    assert all(b.status.status_code == StatusCode.ERROR for b in blocks)

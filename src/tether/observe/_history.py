@@ -26,7 +26,7 @@ async def record_notes(ev: Any, steps: list[Any], conv: Any) -> None:
             continue
         when = _when(value.get("at")) or (ev.event_time.ToDatetime() if ev.HasField("event_time") else None)
         steps.append(StepRecord(kind="note", name=note_label(value), id=key, status="noted",
-                                scheduled_at=when, ended_at=when, result=value.get("facts")))
+                                scheduled_at=when, result=value.get("facts")))
 
 
 def note_label(value: dict[str, Any]) -> str:

@@ -135,6 +135,9 @@ def _end_run(span: Span, workflow_type: str, exc: BaseException | None) -> None:
     elif workflow.is_failure_exception(exc):
         outcome = "failed"
         S.record_error(span, exc, timestamp=workflow.time_ns())
+        blocked = S.find_in_chain(exc, "EgressBlocked")  # raised by workflow code itself
+        if blocked is not None:
+            egress_span(blocked)
     else:
         return  # a bug in workflow code fails the task, not the run; it is retried
     span.set_attribute(S.OUTCOME, outcome)
