@@ -15,6 +15,7 @@ from rich.markup import escape
 from tether.cli import core as _core  # noqa: F401  (registers commands)
 from tether.cli import keys as _keys  # noqa: F401  (registers commands)
 from tether.cli import observe as _observe  # noqa: F401  (registers commands)
+from tether.cli import studio as _studio  # noqa: F401  (registers commands)
 from tether.cli import tasks as _tasks  # noqa: F401  (registers commands)
 from tether.cli._common import app, before_exit, err
 from tether.errors import TetherError, UsageError

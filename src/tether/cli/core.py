@@ -51,17 +51,19 @@ def dev(
     state_dir: StateDir = Path(".tether"),
     task_queue: Queue = None,
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
+    studio: Annotated[bool, typer.Option("--studio/--no-studio", help="Serve Studio, the web app.")] = True,
+    studio_port: Annotated[int, typer.Option(help="Studio's port on 127.0.0.1.")] = 7300,
 ) -> None:
-    """Start the embedded engine (or reuse it) and a worker for APP; Ctrl-C stops both."""
+    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them."""
     loaded = load_app(app_spec)
     use_dev_key(state_dir)
     telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
     asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
-                     conn_from(None, None, task_queue)))
+                     conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None))
 
 
 async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, separate: bool,
-               state_dir: Path, conn: Connection) -> None:
+               state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None) -> None:
     info = running_server(state_dir)
     server = None
     if info is None:
@@ -70,6 +72,7 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
     else:
         address, ui_url = info.address, info.ui_url
     children: list[subprocess.Popen[bytes]] = []
+    web = None
     try:
         conn = Connection(address=address, namespace=conn.namespace, task_queue=conn.task_queue)
         client = Client(await conn.connect(), conn)
@@ -77,13 +80,21 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
         if separate:
             children = [_spawn_zone_worker(spec, z, conn) for z in zones]
         worker = Worker(client, queues=queues)
+        if studio is not None:
+            from tether.cli.studio import start_for_dev
+
+            web, studio_line = await start_for_dev(client, studio[0], studio[1], state_dir, ui_url)
         reused = " (reused)" if server is None else ""
         out.print(f"[bold]tether dev[/]  engine {address}{reused}   Web UI {ui_url or 'off'}")
         out.print(f"  state  {state_dir}/   queues {', '.join(worker.task_queues)}"
                   + (f"   zone workers: {', '.join(zones)}" if children else ""))
+        if studio is not None:
+            out.print(studio_line)
         out.print("  ready: `tether run APP:WORKFLOW --input JSON` in another terminal; Ctrl-C stops")
         await _until_signal(worker.run())
     finally:
+        if web is not None:
+            await web.stop()
         for child in children:
             child.terminate()
         for child in children:

@@ -50,6 +50,7 @@ class RunSummary:
     started_at: datetime | None
     closed_at: datetime | None
     task_queue: str
+    open_tasks: int = 0  # human tasks waiting for an answer
 
 
 @dataclass
@@ -220,9 +221,12 @@ class Client:
         return TaskInbox(self)
 
     async def list_runs(self, *, workflow: str | None = None, status: str | None = None,
-                        task_queue: str | None = None, limit: int = 20) -> list[RunSummary]:
-        """The most recent runs, newest first, optionally filtered by workflow, status, queue."""
+                        task_queue: str | None = None, limit: int = 20,
+                        id_prefix: str | None = None) -> list[RunSummary]:
+        """The most recent runs, newest first, optionally filtered by workflow, status, queue, id prefix."""
         clauses = []
+        if id_prefix:
+            clauses.append(f"WorkflowId STARTS_WITH '{_quote(id_prefix)}'")
         if task_queue:
             clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
         if workflow:
@@ -235,7 +239,8 @@ class Client:
             out.append(RunSummary(id=ex.id, workflow=ex.workflow_type,
                                   status=_STATUS.get(ex.status, "unknown") if ex.status else "unknown",
                                   started_at=ex.start_time, closed_at=ex.close_time,
-                                  task_queue=ex.task_queue))
+                                  task_queue=ex.task_queue,
+                                  open_tasks=len(ex.search_attributes.get("TetherOpenTasks") or [])))
         out.sort(key=lambda r: r.started_at or _EPOCH, reverse=True)
         return out
 

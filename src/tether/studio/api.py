@@ -16,14 +16,14 @@ import asyncio
 import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether.engine.inbox import NoWorker
@@ -38,7 +38,8 @@ DEFAULT_PORT = 7300
 
 
 def create_app(client: Client, *, token: str | None = None, max_body: int = MAX_ANSWER_BYTES + 1024,
-               routes: list[Route] | None = None) -> Starlette:
+               routes: Sequence[BaseRoute] | None = None,
+               middleware: Sequence[Middleware] | None = None) -> Starlette:
     """The HTTP API as a Starlette app, talking to Temporal through `client`.
 
     Args:
@@ -46,23 +47,25 @@ def create_app(client: Client, *, token: str | None = None, max_body: int = MAX_
         token: If set, every request needs `Authorization: Bearer <token>` (else 401).
         max_body: Largest request body in bytes (else 413).
         routes: Extra routes (Studio adds its pages here).
+        middleware: Extra middleware, outermost first, run before the token and body checks
+            (Studio's login, CSRF and header guard).
 
     Example:
         >>> app = create_app(client, token=os.environ.get("TETHER_API_TOKEN"))
         >>> uvicorn.run(app, host="127.0.0.1", port=7300)
     """
     api = _Handlers(client, max_body)
-    table = [
+    table: list[BaseRoute] = [
         Route("/api/health", api.health, methods=["GET"]),
         Route("/api/tasks", api.list_tasks, methods=["GET"]),
         Route("/api/tasks/{task_id:path}/answer", api.answer, methods=["POST"]),
         Route("/api/tasks/{task_id:path}", api.get_task, methods=["GET"]),
         *(routes or []),
     ]
-    middleware = [Middleware(_BodyLimit, max_body=max_body)]
+    stack = [Middleware(_BodyLimit, max_body=max_body)]
     if token:
-        middleware.insert(0, Middleware(_BearerToken, token=token))
-    app = Starlette(routes=table, middleware=middleware,
+        stack.insert(0, Middleware(_BearerToken, token=token))
+    app = Starlette(routes=table, middleware=[*(middleware or []), *stack],
                     exception_handlers={TetherError: _tether_error})
     app.state.client = client
     return app
@@ -127,6 +130,11 @@ async def _tether_error(request: Request, exc: Exception) -> Response:
 
 def _error(status: int, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+def error_response(status: int, exc: Exception) -> Response:
+    """The API's JSON error reply: `{"error": "<one line>"}` with `status`."""
+    return _error(status, exc)
 
 
 def _too_large(size: int | None, limit: int) -> Response:

@@ -1,0 +1,92 @@
+"""`tether studio [APP]`: serve Studio (the web app and the JSON API) until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tether.cli._common import (
+    Address,
+    ApiKey,
+    Namespace,
+    Queue,
+    StateDir,
+    TlsCa,
+    TlsCert,
+    TlsKey,
+    app,
+    conn_from,
+    err,
+)
+from tether.observe._setup import STORE_ENV, STORE_FILE
+
+if TYPE_CHECKING:
+    from tether.engine.client import Client
+    from tether.studio.app import Running
+
+StudioStore = Annotated[Path | None, typer.Option(
+    "--store", envvar=STORE_ENV, help="The span store file (default: <state dir>/traces.db).")]
+
+
+@app.command()
+def studio(
+    app_spec: Annotated[str | None, typer.Argument(
+        metavar="[APP]", help="Module or .py file whose workflows can be started from Studio.")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs TETHER_API_TOKEN.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7300,
+    token: Annotated[str | None, typer.Option(envvar="TETHER_API_TOKEN", show_default=False,
+                                              help="Token for the login form and API calls.")] = None,
+    temporal_ui: Annotated[str | None, typer.Option(
+        envvar="TETHER_TEMPORAL_UI", help="Temporal Web UI base URL, for links (default: the dev server's).")] = None,
+    store: StudioStore = None,
+    state_dir: StateDir = Path(".tether"),
+    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
+    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
+) -> None:
+    """Serve Studio: runs, a run's steps, prompts and decisions, the inbox, metrics, starting runs."""
+    from tether.engine.app import load_app
+    from tether.engine.session import open_session
+    from tether.studio.api import check_binding
+    from tether.studio.app import serve
+
+    check_binding(host, token)  # refuse before touching any server
+    workflows = load_app(app_spec).workflows if app_spec else {}
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+
+    async def go() -> None:
+        async with open_session(conn, state_dir) as s:
+            def ready(url: str) -> None:
+                auth = "token login required" if token else "no login (loopback only)"
+                err.print(f"[bold]tether studio[/]  {url}   engine {s.client.connection.address}   {auth}; "
+                          "Ctrl-C stops")
+
+            await serve(s.client, host=host, port=port, token=token, workflows=workflows,
+                        store=store or state_dir / STORE_FILE, temporal_ui=temporal_ui or s.ui_url,
+                        on_ready=ready)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(go())
+    err.print("stopped")
+
+
+async def start_for_dev(client: Client, workflows: dict[str, Any], port: int, state_dir: Path,
+                        ui_url: str | None) -> tuple[Running | None, str]:
+    """Studio in the background of `tether dev` on 127.0.0.1, and the line to print about it.
+
+    A busy port does not stop `tether dev`: Studio is left off and the line says why.
+    """
+    from tether.errors import ConfigError
+    from tether.studio.app import create_studio, start_background
+
+    token = os.environ.get("TETHER_API_TOKEN") or None
+    app_ = create_studio(client, workflows=workflows, store=state_dir / STORE_FILE, temporal_ui=ui_url, token=token)
+    try:
+        running = await start_background(app_, host="127.0.0.1", port=port, token=token)
+    except ConfigError as exc:
+        return None, f"  Studio off: {exc}"
+    return running, f"  Studio {running.url}" + ("   (token login)" if token else "")

@@ -1,0 +1,245 @@
+"""The Studio web app: one Starlette app serving the pages and the JSON API, and how to run it.
+
+Runs in the `tether studio` / `tether dev` process (or any ASGI server). Pages are
+rendered on the server from Jinja templates; the few lines of JavaScript and the
+stylesheet are served from `static/` (the app works with no internet). Listens on
+127.0.0.1 by default; on any other address the token login is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tether.errors import ConfigError, TetherError
+from tether.human import MAX_ANSWER_BYTES
+from tether.observe._store import SpanStore
+from tether.studio import api, render, security
+from tether.studio.security import Sessions
+
+if TYPE_CHECKING:
+    from tether.engine.client import Client
+    from tether.workflow import Workflow
+
+DEFAULT_PORT = api.DEFAULT_PORT
+MAX_BODY = MAX_ANSWER_BYTES + 16 * 1024
+"""Largest request body (an answer or a run's input as a form, plus its field names)."""
+
+
+@dataclass
+class Studio:
+    """What every page needs: the client, the app's workflows, the span store, links, sessions.
+
+    Attributes:
+        client: A connected `tether.Client` (its codec decrypts what pages show).
+        workflows: The workflows of the app Studio was started with (the start-a-run page).
+        store: The local span store (tool calls, egress blocks, metrics), if any.
+        temporal_ui: Base URL of the Temporal Web UI, for links to raw histories.
+        sessions: Login sessions (and the token, when one is required).
+    """
+
+    client: Client
+    workflows: dict[str, Workflow[Any, Any]] = field(default_factory=dict)
+    store: SpanStore | None = None
+    temporal_ui: str | None = None
+    sessions: Sessions = field(default_factory=lambda: Sessions(None))
+    env: Environment = field(default_factory=render.environment)
+
+    def page(self, request: Request, template: str, *, status: int = 200, **ctx: Any) -> HTMLResponse:
+        """Render a page (or a fragment: templates starting with "_") with the CSRF token in place."""
+        csrf, new = security.csrf_token(request)
+        html = self.env.get_template(template).render(request=request, csrf=csrf, studio=self, **ctx)
+        response = HTMLResponse(html, status_code=status)
+        if new:
+            security.set_csrf_cookie(response, csrf, secure=request.url.scheme == "https")
+        return response
+
+    async def form(self, request: Request) -> dict[str, str] | Response:
+        """The submitted form, or a 403 page when its CSRF token does not match this browser's."""
+        form = await request.form()
+        if not security.csrf_ok(request, form):
+            return self.page(request, "error.html", status=403, title="Form expired",
+                             message="This form was not sent from this Studio page (or it is too old). "
+                                     "Reload the page and send it again.")
+        return security.form_dict(form)
+
+    def temporal_link(self, run_id: str) -> str | None:
+        """The run in the Temporal Web UI, when its address is known."""
+        if not self.temporal_ui:
+            return None
+        return f"{self.temporal_ui.rstrip('/')}/namespaces/{self.client.connection.namespace}/workflows/{run_id}"
+
+    @property
+    def login_required(self) -> bool:
+        """True when a token is set (pages need a session)."""
+        return self.sessions.token is not None
+
+
+def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]] | None = None,
+                  store: str | Path | SpanStore | None = None, temporal_ui: str | None = None,
+                  token: str | None = None, loopback_only: bool = True,
+                  max_body: int = MAX_BODY) -> Starlette:
+    """Studio as a Starlette app: the pages plus the JSON API (`/api/...`) of `tether serve`.
+
+    Args:
+        client: A connected `tether.Client`.
+        workflows: Workflows that can be started from the start-a-run page (by name).
+        store: The local span store file (`.tether/traces.db`) for tool calls, egress blocks
+            and metrics; None leaves those parts empty, saying why.
+        temporal_ui: Base URL of the Temporal Web UI (`http://127.0.0.1:8233`), for links.
+        token: When set, every page and API call needs it: a login form sets a session
+            cookie; API clients may send `Authorization: Bearer <token>` instead.
+        loopback_only: Refuse requests naming a non-loopback Host (set False when serving
+            on another address).
+        max_body: Largest request body in bytes (else 413).
+
+    Example:
+        >>> app = create_studio(client, workflows=loaded.workflows, store=".tether/traces.db")
+        >>> uvicorn.run(app, host="127.0.0.1", port=7300)
+    """
+    from tether.studio import inbox, metrics, runs, start
+
+    if isinstance(store, str | Path):
+        store = SpanStore(store)
+    studio = Studio(client=client, workflows=dict(workflows or {}), store=store, temporal_ui=temporal_ui,
+                    sessions=Sessions(token))
+    routes: list[BaseRoute] = [
+        Route("/", _home, methods=["GET"]),
+        Route("/login", _login, methods=["GET", "POST"]),
+        Route("/logout", _logout, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=render.STATIC), name="static"),
+        *runs.routes(studio), *inbox.routes(studio), *metrics.routes(studio), *start.routes(studio),
+    ]
+    guard = Middleware(security.Guard, sessions=studio.sessions, loopback_only=loopback_only)
+    app = api.create_app(client, max_body=max_body, routes=routes, middleware=[guard])  # type: ignore[arg-type]
+    app.state.studio = studio
+    app.add_exception_handler(TetherError, _tether_error)
+    return app
+
+
+def studio_of(request: Request) -> Studio:
+    """The Studio serving `request`."""
+    studio: Studio = request.app.state.studio
+    return studio
+
+
+async def _home(request: Request) -> Response:
+    return RedirectResponse("/runs", status_code=303)
+
+
+async def _login(request: Request) -> Response:
+    studio = studio_of(request)
+    target = security.safe_next(request.query_params.get("next"))
+    if studio.sessions.token is None:
+        return RedirectResponse(target, status_code=303)
+    if request.method == "GET":
+        return studio.page(request, "login.html", title="Log in", next=target, error=None)
+    got = await studio.form(request)
+    if isinstance(got, Response):
+        return got
+    if not studio.sessions.check_token(got.get("token", "")):
+        await asyncio.sleep(0.5)  # slows down guessing
+        return studio.page(request, "login.html", status=401, title="Log in", next=target,
+                           error="That is not the token this Studio was started with (TETHER_API_TOKEN).")
+    response = RedirectResponse(security.safe_next(got.get("next")), status_code=303)
+    response.set_cookie(security.SESSION_COOKIE, studio.sessions.open(), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return response
+
+
+async def _logout(request: Request) -> Response:
+    studio = studio_of(request)
+    got = await studio.form(request)
+    if isinstance(got, Response):
+        return got
+    studio.sessions.close(request.cookies.get(security.SESSION_COOKIE))
+    response = RedirectResponse("/login" if studio.login_required else "/runs", status_code=303)
+    response.delete_cookie(security.SESSION_COOKIE, path="/")
+    return response
+
+
+async def _tether_error(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/api/"):
+        return api.error_response(500, exc)
+    return studio_of(request).page(request, "error.html", status=500, title="Something went wrong",
+                                   message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+# ---- serving ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """A Studio served in the background of this process (see `start_background`)."""
+
+    url: str
+    task: asyncio.Task[None]
+    server: Any
+
+    async def stop(self) -> None:
+        """Stop serving and wait for open requests to finish."""
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(self.task, 10)
+
+
+async def start_background(app: Starlette, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                           token: str | None = None) -> Running:
+    """Serve `app` with uvicorn in this event loop (signals stay with the caller).
+
+    Raises:
+        ConfigError: A non-loopback `host` without a token, or the port is taken.
+    """
+    import uvicorn
+
+    from tether.engine.devserver import port_is_free
+
+    api.check_binding(host, token)
+    if not port_is_free(host, port):
+        raise ConfigError(f"port {port} on {host} is already in use; choose another with --port "
+                          "(or --studio-port for `tether dev`)")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                           server_header=False))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # caller owns Ctrl-C
+    task = asyncio.ensure_future(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if task.done():
+        task.result()  # raises what stopped it
+        raise ConfigError(f"Studio could not listen on {host}:{port}")
+    shown = f"[{host}]" if ":" in host else host
+    return Running(url=f"http://{shown}:{port}", task=task, server=server)
+
+
+async def serve(client: Client, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
+                workflows: Mapping[str, Workflow[Any, Any]] | None = None, store: str | Path | None = None,
+                temporal_ui: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve Studio until cancelled (`tether studio`).
+
+    Raises:
+        ConfigError: A non-loopback `host` without a token, or the port is taken.
+    """
+    from tether.studio.api import is_loopback
+
+    api.check_binding(host, token)
+    app = create_studio(client, workflows=workflows, store=store, temporal_ui=temporal_ui, token=token,
+                        loopback_only=is_loopback(host))
+    running = await start_background(app, host=host, port=port, token=token)
+    if on_ready is not None:
+        on_ready(running.url)
+    try:
+        await running.task
+    finally:
+        await running.stop()
