@@ -120,3 +120,13 @@ def test_cli_reports_missing_local_extra(cli_target: list[str], tmp_path: Path) 
     assert r.returncode == 1, r.stderr
     (line,) = _error_lines(r.stderr)
     assert "runs in-process with llama-cpp-python, which is not installed: pip install 'tether[local]'" in line
+
+
+def test_cli_refuses_an_app_whose_required_key_is_missing(cli_target: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
+    r = tether_cmd("run", "tests.apps.llm_needs_key:llm_needs_key", "--input", '"hi"', *cli_target, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    (line,) = _error_lines(r.stderr)
+    assert "MISTRAL_API_KEY is not set" in line and "started" not in r.stderr
+    listed = tether_cmd("runs", "--json", "--limit", "200", *cli_target[:2])
+    assert all(run["task_queue"] != cli_target[3] for run in json.loads(listed.stdout))

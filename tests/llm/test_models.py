@@ -7,6 +7,7 @@ here with scripted models; the same code runs as durable steps in the integratio
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -241,4 +242,29 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_MODEL", "STEP_NAME", "ChatResult", "Message", "ModelCall", "ModelReply", "ModelSpec",
         "ModelUsage", "Price", "Prompt", "RunUsage", "Usage", "available", "call_model", "chat", "classify",
         "configure", "default_model", "extract", "first_available", "parse_model", "price_of",
-        "register_endpoint", "set_price", "structured", "usage"])
+        "register_endpoint", "require", "set_price", "structured", "usage"])
+
+
+async def test_openai_provider_path_against_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ChatServer() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        server.script(chat_reply('{"total": 2.5, "currency": "EUR"}', usage=(1000, 100)))
+        out = await llm.structured(Total, "x", model="openai:gpt-4.1-mini")
+        before = llm.usage().by_model["openai:gpt-4.1-mini"]
+    assert out == Total(total=2.5, currency="EUR")
+    (request,) = server.requests
+    assert request.headers["authorization"] == "Bearer sk-loopback-test"
+    assert request.body["model"] == "gpt-4.1-mini"
+    price = llm.price_of(llm.parse_model("openai:gpt-4.1-mini"))
+    assert price is not None and before.cost == pytest.approx(price.cost(llm.Usage(input_tokens=1000,
+                                                                                   output_tokens=100)))
+
+
+async def test_any_gguf_file_loads(tmp_path: Path) -> None:
+    from tether.llm import _local
+
+    copy = tmp_path / "my-model.gguf"
+    copy.symlink_to(_local.model_path(llm.parse_model("local:smollm2")))
+    reply = await llm.chat("Say hi.", model=f"local:{copy}", max_tokens=4)
+    assert reply.text and reply.usage.output_tokens <= 4

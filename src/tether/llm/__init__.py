@@ -28,7 +28,7 @@ from tether.llm._calls import (
     usage,
 )
 from tether.llm._prices import Price, price_of, set_price
-from tether.llm._spec import ModelSpec, available, first_available, parse_model, register_endpoint
+from tether.llm._spec import ModelSpec, available, first_available, parse_model, register_endpoint, require
 from tether.llm._step import STEP_NAME, call_model
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, ModelUsage, RunUsage, Usage
 
@@ -56,6 +56,7 @@ __all__ = [
     "parse_model",
     "price_of",
     "register_endpoint",
+    "require",
     "set_price",
     "structured",
     "usage",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import os
 import threading
 from importlib import metadata
@@ -57,6 +58,7 @@ def model_path(spec: ModelSpec) -> Path:
     return path
 
 
+@functools.cache
 def _packaged(name: str) -> Path:
     package, _ = BUILTIN[name]
     try:

@@ -7,6 +7,7 @@ pydantic-ai (no network: it is the snapshot installed with the package).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from tether.errors import UsageError
@@ -64,6 +65,7 @@ def cost_of(spec: ModelSpec, usage: Usage) -> float | None:
     return None if price is None else round(price.cost(usage), 10)
 
 
+@functools.lru_cache(maxsize=256)
 def _bundled(provider: str, name: str) -> Price | None:
     try:
         from genai_prices import Usage as GenaiUsage

@@ -19,14 +19,17 @@ from tether.llm._types import ModelCall, ModelReply, Usage
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
 # pydantic-ai models own HTTP connection pools, which belong to one event loop.
-_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+_models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, ...], Any]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _model(spec: ModelSpec) -> Any:
     per_loop = _models.setdefault(asyncio.get_running_loop(), {})
-    if spec.text not in per_loop:
-        per_loop[spec.text] = _build(spec)
-    return per_loop[spec.text]
+    # a changed key or base URL (e.g. rotated in the environment) gets a new client
+    key = (spec.text, spec.base_url, os.environ.get(spec.key_env) if spec.key_env else None)
+    if key not in per_loop:
+        per_loop[key] = _build(spec)
+    return per_loop[key]
 
 
 def _build(spec: ModelSpec) -> Any:

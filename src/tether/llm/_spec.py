@@ -210,6 +210,21 @@ def available(model: str) -> bool:
     return True
 
 
+def require(*models: str) -> None:
+    """Check now, e.g. at the top of an app module, that this process can call `models`, so a
+    missing key or extra stops `tether run` / `tether worker` before any run starts.
+
+    Raises:
+        UsageError: A model string is malformed.
+        ConfigError: A key, extra, file or scripted model is missing here.
+
+    Example:
+        >>> require("mistral:mistral-small-latest")   # ConfigError: MISTRAL_API_KEY is not set: …
+    """
+    for model in models:
+        check_ready(parse_model(model))
+
+
 def first_available(*models: str) -> str:
     """The first of `models` this process can call; handy for "cloud if a key is set, else local".
 
