@@ -149,11 +149,12 @@ async def _login(request: Request) -> Response:
     got = await studio.form(request)
     if isinstance(got, Response):
         return got
+    target = security.safe_next(got.get("next"))
     if not studio.sessions.check_token(got.get("token", "")):
         await asyncio.sleep(0.5)  # slows down guessing
         return studio.page(request, "login.html", status=401, title="Log in", next=target,
                            error="That is not the token this Studio was started with (TETHER_API_TOKEN).")
-    response = RedirectResponse(security.safe_next(got.get("next")), status_code=303)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(security.SESSION_COOKIE, studio.sessions.open(), httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
     return response

@@ -281,10 +281,8 @@ def _read(f: Field, form: Mapping[str, str], errors: dict[str, str]) -> Any:
     if f.kind == "checkbox":
         return f.name in form and form[f.name] not in ("", "false", "off", "0")
     raw = form.get(f.name, "")
-    if raw.strip() == "" and f.kind not in ("text", "textarea"):
-        return _MISSING  # the validator names a required field that is missing
-    if raw == "" and not f.required:
-        return _MISSING
+    if raw.strip() == "":
+        return _MISSING  # left empty: the default applies, or the validator names the missing field
     try:
         return _convert(f, raw)
     except ValueError as exc:

@@ -34,10 +34,11 @@ async def inbox_page(request: Request) -> Response:
     """Open tasks, oldest first, optionally for one assignee."""
     studio = studio_of(request)
     assignee = request.query_params.get("assignee", "").strip()
-    tasks = await studio.client.tasks.list(assignee=assignee or None)
+    run_id = request.query_params.get("run", "").strip()
+    tasks = await studio.client.tasks.list(assignee=assignee or None, run_id=run_id or None)
     assignees = sorted({t.assignee for t in tasks if t.assignee})
     return studio.page(request, "inbox.html", title="Inbox", nav="inbox", tasks=list(tasks),
-                       unreadable=tasks.unreadable, assignee=assignee, assignees=assignees)
+                       unreadable=tasks.unreadable, assignee=assignee, assignees=assignees, run_id=run_id)
 
 
 async def task_page(request: Request) -> Response:
