@@ -40,6 +40,7 @@ DOWN = ScriptedModel("obs-down", lambda call: ModelError("obs-down: service unav
 """Always fails for good (so the chain falls back)."""
 
 UP = ScriptedModel("obs-up", lambda call: f"summary of {call.messages[-1].content}")
+llm.set_price(UP.model, input=1000.0, output=2000.0)  # USD per million tokens: costs show in traces
 
 
 # ---- steps -------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_trace_prints_the_runs_tree(dev_runs: tuple[Path, list[str]]) -> None:
     assert "step llm scripted:obs-repair · structured Fields · repair 1" in text
     assert re.search(r"model scripted:obs-repair · \d+ in / \d+ out tokens · finish stop", text)
     assert "step llm scripted:obs-up · chat · fallback 1" in text
+    assert re.search(r"model scripted:obs-up · 2 in / 4 out tokens · \$0\.01 · finish stop", text)  # priced model
     assert "tool lookup_customer (call-1)" in text
     assert "decision high_total = True (total=250.0, limit=100)" in text
     assert "note routed to manual review (supplier=ACME)" in text
@@ -95,7 +96,7 @@ def test_stats_prints_the_figures(dev_runs: tuple[Path, list[str]]) -> None:
     assert rows["obs_lookup_customer"][1:5] == ["2", "2", "0", "0.0%"]
     assert rows["scripted:obs-repair"][1:3] == ["4", "0"] and rows["scripted:obs-down"][1:3] == ["2", "2"]
     assert re.fullmatch(r"\d+ms", rows["scripted:obs-repair"][3])  # p50
-    assert rows["obs_explained"][1:4] == ["2", "0", "8"]  # runs, failed, model calls
+    assert rows["obs_explained"][1:4] == ["2", "0", "8"] and rows["obs_explained"][-1] == "$0.02"  # 2 x $0.01
     assert "human intervention rate 0.0% (0 of 2 runs asked a person" in r.stdout
     data = json.loads(tether_cmd("stats", "--json", "--state-dir", str(state)).stdout)
     p95 = {m["model"]: m["p95_s"] for m in data["models"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -59,6 +60,9 @@ async def test_span_tree_of_a_run_explains_it(traced: tether.Client, spans: InMe
     assert repair.attributes["tether.llm.reason"].startswith("invalid reply from scripted:obs-repair")
     assert down.status.status_code == StatusCode.ERROR and down.attributes["error.type"] == "ModelError"
     assert (down.attributes["tether.llm.fallback"], up.attributes["tether.llm.fallback"]) == (0, 1)
+    tokens_in, tokens_out = up.attributes["gen_ai.usage.input_tokens"], up.attributes["gen_ai.usage.output_tokens"]
+    assert up.attributes["tether.llm.cost_usd"] == pytest.approx((1000 * tokens_in + 2000 * tokens_out) / 1e6)
+    assert "tether.llm.cost_usd" not in first.attributes  # no known price: no cost rather than a wrong one
     assert top[3].status.status_code == StatusCode.ERROR  # the failed model step, before the fallback
 
     # the tool call: an execute_tool span with the step that served it nested inside

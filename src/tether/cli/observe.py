@@ -13,10 +13,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tether.cli._common import StateDir, app, out
+from tether.cli._common import StateDir, app, before_exit, out
 from tether.durations import parse_duration
 from tether.errors import TraceNotFound, UsageError
-from tether.observe import _stats, _tree
+from tether.observe import _stats, _tree, flush
 from tether.observe._setup import STORE_ENV, STORE_FILE
 from tether.observe._store import SpanStore
 
@@ -143,10 +143,10 @@ def _usd(x: float) -> str:
 def telemetry_setup(role: str, state_dir: Path | None, metrics_port: int | None,
                     capture: bool | None) -> None:
     """Telemetry for a CLI process that runs workers (`dev`, `worker`, `run`): see `setup_process`."""
-    from tether.cli._common import before_exit
-    from tether.observe import flush, setup_process
+    from tether.observe import setup_process
 
     setup_process(role=role, state_dir=state_dir, metrics_port=metrics_port, capture=capture,
                   logs=role != "run" or os.environ.get("TETHER_DEBUG") == "1")
-    if flush not in before_exit:
-        before_exit.append(flush)
+
+
+before_exit.append(flush)  # spans and metrics still buffered when a command ends are exported first

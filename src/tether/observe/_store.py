@@ -54,26 +54,45 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     return db
 
 
+RETENTION_ENV = "TETHER_TRACE_RETENTION"
+DEFAULT_RETENTION = "14d"
+
+
 class SqliteSpanExporter(SpanExporter):
     """Writes finished spans to a SQLite file (WAL mode; safe for several processes).
 
-    A span exported twice (same trace and span id) is stored once.
+    A span exported twice (same trace and span id) is stored once. Spans older than the
+    retention (`TETHER_TRACE_RETENTION`, default 14d) are dropped when the file is opened.
 
     Args:
         path: The database file; created with its folder on first export.
     """
 
     def __init__(self, path: str | Path) -> None:
+        import os
+
+        from tether.durations import parse_duration
+
         self.path = Path(path)
+        self.retention = parse_duration(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION, what=RETENTION_ENV)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        import time
+
+        db = _connect(self.path, create=True)
+        oldest = time.time_ns() - int(self.retention.total_seconds() * 1e9)
+        with db:
+            db.execute("DELETE FROM spans WHERE start_ns < ?", (oldest,))
+        return db
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rows = [_row(s) for s in spans]
         try:
             with self._lock:
                 if self._db is None:
-                    self._db = _connect(self.path, create=True)
+                    self._db = self._open()
                 with self._db:
                     self._db.executemany(
                         "INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
