@@ -118,3 +118,15 @@ def test_trace_of_an_unknown_run_is_one_clear_line(dev_runs: tuple[Path, list[st
     assert missing.returncode == 2 and "no span store at" in missing.stderr
     bad = tether_cmd("stats", "--since", "soon", "--state-dir", str(state))
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_a_busy_metrics_port_is_one_clear_line() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = tether_cmd("worker", "tests.apps.obs_flows", "--metrics-port", str(port), "--allow-plaintext")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in r.stderr and "pick another --metrics-port" in r.stderr

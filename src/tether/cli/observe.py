@@ -21,8 +21,8 @@ from tether.observe._setup import STORE_ENV, STORE_FILE
 from tether.observe._store import SpanStore
 
 MetricsPort = Annotated[int | None, typer.Option(
-    envvar="TETHER_METRICS_PORT", help="Serve Prometheus metrics on this port (/metrics; 127.0.0.1 "
-    "unless TETHER_METRICS_HOST says otherwise).")]
+    help="Serve Prometheus metrics on this port (/metrics; 127.0.0.1 unless TETHER_METRICS_HOST says "
+    "otherwise).")]
 CaptureContent = Annotated[bool | None, typer.Option(
     "--capture-content/--no-capture-content",
     help="Record prompts and responses on model spans (sensitive values are always withheld).")]

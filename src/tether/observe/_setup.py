@@ -33,7 +33,6 @@ TRACER_NAME = "tether"
 STORE_ENV = "TETHER_TRACE_STORE"
 CONTENT_ENV = "TETHER_CAPTURE_CONTENT"
 TELEMETRY_ENV = "TETHER_TELEMETRY"
-METRICS_PORT_ENV = "TETHER_METRICS_PORT"
 METRICS_HOST_ENV = "TETHER_METRICS_HOST"
 GENAI_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 STORE_FILE = "traces.db"
@@ -293,25 +292,12 @@ def metrics_on() -> bool:
 
 
 def _metric_readers_from_env() -> None:
-    port = os.environ.get(METRICS_PORT_ENV)
-    if port and _state.metrics_server is None:
-        serve_metrics(_port(port))
     if otlp_configured("METRICS") and not _state.otlp_metrics:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         _add_reader(PeriodicExportingMetricReader(OTLPMetricExporter()))
         _state.otlp_metrics = True
-
-
-def _port(raw: str) -> int:
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"{METRICS_PORT_ENV}={raw!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"metrics port {port} is out of range (0-65535)")
-    return port
 
 
 def _add_reader(reader: MetricReader) -> None:
@@ -344,6 +330,8 @@ def serve_metrics(port: int, host: str | None = None) -> tuple[str, int]:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, start_http_server
 
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"metrics port {port} is out of range (0-65535)")
     host = host or os.environ.get(METRICS_HOST_ENV) or "127.0.0.1"
     with _lock:
         if _state.metrics_address is not None:
