@@ -5,6 +5,7 @@ engine is Temporal (its dev server locally, any cluster in production).
 """
 
 from tether import llm, sensitive
+from tether.agent import Agent, AgentCheckpoint, AgentResult
 from tether.durations import Duration, parse_duration
 from tether.engine.app import App, load_app
 from tether.engine.client import Client, Run, RunDetail, RunSummary
@@ -19,6 +20,8 @@ from tether.errors import (
     HumanTaskExpired,
     InvalidAnswer,
     InvalidInput,
+    MaxTurnsExceeded,
+    MCPServerFailed,
     ModelError,
     ModelOutputInvalid,
     RunCancelled,
@@ -37,6 +40,7 @@ from tether.human import Escalation, HumanTask, ask_human, confirm, escalate
 from tether.observe import decide, log, note
 from tether.sensitive import Sensitive
 from tether.step import RetryPolicy, Step, step
+from tether.tools import Tool, mcp, tool
 from tether.workflow import (
     Workflow,
     continue_as_new,
@@ -55,6 +59,9 @@ from tether.workflow import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "AgentCheckpoint",
+    "AgentResult",
     "App",
     "Client",
     "CloudModelBlocked",
@@ -69,6 +76,8 @@ __all__ = [
     "HumanTaskExpired",
     "InvalidAnswer",
     "InvalidInput",
+    "MCPServerFailed",
+    "MaxTurnsExceeded",
     "ModelError",
     "ModelOutputInvalid",
     "RetryPolicy",
@@ -86,6 +95,7 @@ __all__ = [
     "TaskClosed",
     "TaskNotFound",
     "TetherError",
+    "Tool",
     "UnknownWorkflow",
     "UsageError",
     "Worker",
@@ -102,6 +112,7 @@ __all__ = [
     "llm",
     "load_app",
     "log",
+    "mcp",
     "note",
     "now",
     "parse_duration",
@@ -110,6 +121,7 @@ __all__ = [
     "sensitive",
     "sleep",
     "step",
+    "tool",
     "uuid4",
     "wait_for",
     "workflow",

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 steps: dict[str, Step[..., Any]] = {}
 workflows: dict[str, Workflow[..., Any]] = {}
+zones: set[str] = set()
+"""Zones named by something other than a step's `runs_on` (e.g. an MCP server's zone)."""
 
 
 def _in_sandbox() -> bool:
@@ -48,6 +50,12 @@ def register_workflow(wf: Workflow[..., Any]) -> None:
             "give one of them another name with @workflow(name=...)"
         )
     workflows[wf.name] = wf
+
+
+def declare_zone(zone: str) -> None:
+    """Record a zone that workers must serve (so `tether dev` starts a worker for it)."""
+    if not _in_sandbox():
+        zones.add(zone)
 
 
 def _origin(fn: object) -> str:

@@ -254,3 +254,36 @@ class TraceNotFound(UsageError):
     def __init__(self, message: str, *, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class MaxTurnsExceeded(TetherError):
+    """An agent used all its turns without giving a final answer.
+
+    Attributes:
+        agent: The agent's name.
+        max_turns: Its turn limit.
+        transcript: The conversation so far (`tether.llm.Message`s; in workflow code).
+        transcript_ref: Reference of the conversation in the payload store.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, agent: str, max_turns: int, transcript: list[object] | None = None,
+                 transcript_ref: str | None = None) -> None:
+        super().__init__(message)
+        self.agent = agent
+        self.max_turns = max_turns
+        self.transcript = transcript or []
+        self.transcript_ref = transcript_ref
+
+
+class MCPServerFailed(ConfigError):
+    """An MCP server could not be started or reached; the message names its command or URL.
+
+    Attributes:
+        server: The server's command line or URL.
+    """
+
+    def __init__(self, message: str, *, server: str = "") -> None:
+        super().__init__(message)
+        self.server = server

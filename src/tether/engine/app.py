@@ -29,8 +29,8 @@ class App:
     temporal_activities: list[Callable[..., Any]] = field(default_factory=list)
 
     def zones(self) -> list[str]:
-        """Zones named by the app's steps, sorted."""
-        return sorted({s.options.runs_on for s in self.steps.values() if s.options.runs_on})
+        """Zones named by the app's steps (and its MCP servers), sorted."""
+        return sorted({s.options.runs_on for s in self.steps.values() if s.options.runs_on} | _registry.zones)
 
 
 def split_target(target: str) -> tuple[str, str | None]:

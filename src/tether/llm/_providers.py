@@ -8,13 +8,14 @@ turns provider errors into `ModelError`s that say whether a retry can help.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import weakref
 from typing import Any
 
 from tether.errors import ConfigError, ModelError
 from tether.llm._spec import ModelSpec
-from tether.llm._types import ModelCall, ModelReply, Usage
+from tether.llm._types import Message, ModelCall, ModelReply, ToolCall, Usage
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
@@ -71,7 +72,10 @@ def _messages(call: ModelCall) -> list[Any]:
             if pending:
                 out.append(ModelRequest(parts=pending))
                 pending = []
-            out.append(ModelResponse(parts=[TextPart(m.content)]))
+            text = [TextPart(m.content)] if m.content or not m.tool_calls else []
+            out.append(ModelResponse(parts=[*text, *_tool_call_parts(m)]))
+        elif m.role == "tool":
+            pending.append(_tool_return_part(m))
         else:
             pending.append(SystemPromptPart(m.content) if m.role == "system" else UserPromptPart(m.content))
     if pending:
@@ -79,10 +83,48 @@ def _messages(call: ModelCall) -> list[Any]:
     return out
 
 
+def _tool_call_parts(m: Message) -> list[Any]:
+    from pydantic_ai.messages import ToolCallPart
+
+    return [ToolCallPart(c.name, c.arguments, tool_call_id=c.id) for c in m.tool_calls or []]
+
+
+def _tool_return_part(m: Message) -> Any:
+    from pydantic_ai.messages import ToolReturnPart
+
+    return ToolReturnPart(m.name or "tool", m.content, tool_call_id=m.tool_call_id or "")
+
+
+FINAL_TOOL = "final_result"
+"""With tools and an output schema, the model gives its final answer by calling this tool."""
+
+
+def _tool_calls(resp: Any) -> tuple[list[ToolCall], str | None]:
+    """The reply's tool calls, and its final answer as JSON when it came through `FINAL_TOOL`."""
+    from pydantic_ai.messages import ToolCallPart
+
+    calls = [ToolCall(id=p.tool_call_id, name=p.tool_name, arguments=p.args_as_dict())
+             for p in resp.parts if isinstance(p, ToolCallPart)]
+    final = [c for c in calls if c.name == FINAL_TOOL]
+    if final and len(final) == len(calls):
+        return [], json.dumps(final[0].arguments, ensure_ascii=False)
+    return [c for c in calls if c.name != FINAL_TOOL], None
+
+
 def _parameters(call: ModelCall, model: Any) -> Any:
     from pydantic_ai.models import ModelRequestParameters
     from pydantic_ai.output import OutputObjectDefinition
+    from pydantic_ai.tools import ToolDefinition
 
+    if call.tools:  # agents: tools natively; a structured final answer is a call of FINAL_TOOL
+        tools = [ToolDefinition(name=t.name, description=t.description, parameters_json_schema=t.parameters)
+                 for t in call.tools]
+        if call.output_schema is None:
+            return ModelRequestParameters(function_tools=tools)
+        final = ToolDefinition(name=FINAL_TOOL, description="Give the final answer.",
+                               parameters_json_schema=call.output_schema)
+        return ModelRequestParameters(function_tools=tools, output_mode="tool", output_tools=[final],
+                                      allow_text_output=False)
     if call.output_schema is None or not _supports_native_output(model):
         return ModelRequestParameters()  # the schema is in the system prompt either way
     return ModelRequestParameters(
@@ -117,10 +159,11 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
                                    model_request_parameters=_parameters(call, model))
     except AgentRunError as exc:
         raise model_error(exc, spec) from None
+    tool_calls, final = _tool_calls(resp)
     return ModelReply(
-        model=call.model, text=resp.text or "",
+        model=call.model, text=final if final is not None else resp.text or "",
         usage=Usage(input_tokens=resp.usage.input_tokens or 0, output_tokens=resp.usage.output_tokens or 0),
-        response_model=resp.model_name, finish_reason=resp.finish_reason,
+        response_model=resp.model_name, finish_reason=resp.finish_reason, tool_calls=tool_calls,
     )
 
 

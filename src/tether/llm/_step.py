@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from tether.llm import _local, _providers
+from tether.llm import _local, _providers, _tooltext
 from tether.llm._prices import cost_of
 from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
 from tether.llm._types import ModelCall, ModelReply
@@ -29,7 +29,6 @@ T = TypeVar("T")
 
 
 @step(name=STEP_NAME, retries=DEFAULT_RETRY, timeout="5m", heartbeat="30s")
-@traced_model_call  # a GenAI span per call: model, tokens, cost, repair round, fallback position
 async def call_model(call: ModelCall) -> ModelReply:
     """Ask the model named in `call` once and return its reply, tokens and cost.
 
@@ -37,6 +36,15 @@ async def call_model(call: ModelCall) -> ModelReply:
         ModelError: The provider failed (retryable for 429/5xx/timeouts, not for 4xx).
         ConfigError: A key, extra or model file is missing here (not retryable).
     """
+    if call.transcript is not None or call.keep_transcript:
+        from tether.llm._transcript import continue_stored  # agents: the conversation lives out of band
+
+        return await continue_stored(call, _ask_once)
+    return await _ask_once(call)
+
+
+@traced_model_call  # a GenAI span per call: model, tokens, cost, repair round, fallback position
+async def _ask_once(call: ModelCall) -> ModelReply:
     spec = parse_model(call.model)
     check_ready(spec)
     started = time.monotonic()
@@ -47,6 +55,12 @@ async def call_model(call: ModelCall) -> ModelReply:
 
 
 def _answer(call: ModelCall, spec: ModelSpec) -> Awaitable[ModelReply]:
+    if spec.kind in ("local", "scripted") and _tooltext.wanted(call):
+        return _tooltext.complete(call, spec, _plain_answer)  # tool calls as constrained JSON
+    return _plain_answer(call, spec)
+
+
+def _plain_answer(call: ModelCall, spec: ModelSpec) -> Awaitable[ModelReply]:
     if spec.kind == "local":
         return _local.complete(call, spec)
     if spec.kind == "scripted":

@@ -9,14 +9,37 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolSpec(BaseModel):
+    """A tool a model may call: its name, what it does and the JSON schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolCall(BaseModel):
+    """A model's request to call a tool (`id` pairs it with the tool's result message)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class Message(BaseModel):
-    """One message of a conversation with a model."""
+    """One message of a conversation with a model.
+
+    An assistant message may carry `tool_calls`; a "tool" message is a tool's result,
+    with the `tool_call_id` and `name` of the call it answers.
+    """
 
     role: Role
     content: str
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 class ModelCall(BaseModel):
@@ -34,6 +57,11 @@ class ModelCall(BaseModel):
         fallback: 0 for the primary model, k for the k-th fallback model.
         reason: Why this is a re-ask or a fallback (the previous reply's first validation
             error, or the previous model's failure), for people reading the run.
+        tools: Tools the model may call (agents); the reply's `tool_calls` says which it chose.
+        transcript: Reference of a conversation stored out of band that `messages` continue
+            (agents: the step input stays small however long the conversation gets).
+        keep_transcript: Store the conversation (and the reply) out of band; the reply's
+            `transcript` names it. Implied by `transcript`.
     """
 
     model: str
@@ -42,10 +70,13 @@ class ModelCall(BaseModel):
     max_tokens: int | None = None
     output_schema: dict[str, Any] | None = None
     output_name: str | None = None
-    purpose: Literal["chat", "structured", "classify", "extract"] = "chat"
+    purpose: Literal["chat", "structured", "classify", "extract", "agent"] = "chat"
     repair: int = 0
     fallback: int = 0
     reason: str | None = None
+    tools: list[ToolSpec] = Field(default_factory=list)
+    transcript: str | None = None
+    keep_transcript: bool = False
 
     @property
     def round_label(self) -> str:
@@ -81,6 +112,9 @@ class ModelReply(BaseModel):
         response_model: The model name the provider reported, if any.
         finish_reason: Why generation stopped ("stop", "length", …), if reported.
         seconds: Wall time of the provider call.
+        tool_calls: Tools the model asked to call (empty for a final reply).
+        transcript: Reference of the stored conversation including this reply (when the
+            call kept its transcript out of band).
     """
 
     model: str
@@ -90,6 +124,8 @@ class ModelReply(BaseModel):
     response_model: str | None = None
     finish_reason: str | None = None
     seconds: float = 0.0
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    transcript: str | None = None
 
 
 class ChatResult(BaseModel):

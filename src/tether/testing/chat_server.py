@@ -28,6 +28,7 @@ class Reply:
         headers: Extra response headers (e.g. `Retry-After`).
         delay: Seconds to wait before responding.
         usage: (prompt tokens, completion tokens) reported for a completion.
+        tool_calls: Tool calls in the completion, as `{"id", "name", "arguments"}` dicts.
     """
 
     status: int = 200
@@ -36,6 +37,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     usage: tuple[int, int] = (12, 6)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def reply(content: str | dict[str, Any], *, delay: float = 0.0, usage: tuple[int, int] = (12, 6)) -> Reply:
@@ -226,8 +228,15 @@ def _completion(model: str, r: Reply) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{time.monotonic_ns()}", "object": "chat.completion", "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.content},
-                     "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": _message(r), "finish_reason": "tool_calls" if r.tool_calls else "stop"}],
         "usage": {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
                   "total_tokens": sum(r.usage)},
     }
+
+
+def _message(r: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": r.content or (None if r.tool_calls else "")}
+    if r.tool_calls:
+        message["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
+            "name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}} for c in r.tool_calls]
+    return message

@@ -1,0 +1,312 @@
+"""The tool-using agent loop: every model turn and every tool call is a durable step.
+
+Runs in workflow code (and in scripts and unit tests, where the steps simply run). A turn
+is one model step (`tether.llm`'s, so usage, cost, tracing and retries apply); the tools
+it asks for run concurrently, each as its own step in its own zone, after a person's
+approval where required; a tool's failure goes back to the model as the tool's result.
+The conversation is kept out of band by the model step, so each turn's step input is a
+reference plus the new messages: a run's history grows by a bounded amount per turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from tether.errors import MaxTurnsExceeded, ModelError, ModelOutputInvalid, StepFailed, UsageError
+from tether.llm._calls import _all_failed, _output, ask, default_model, error_lines, json_text
+from tether.llm._spec import parse_model
+from tether.llm._transcript import reply_message
+from tether.llm._types import Message, ModelCall, ModelReply, RunUsage, ToolCall
+from tether.tools._tool import InvalidArguments, Tool, Toolset, as_tools
+from tether.workflow import continue_as_new, gather, in_workflow
+
+T = TypeVar("T")
+
+
+class AgentResult(BaseModel, Generic[T]):
+    """What an agent run produced.
+
+    Attributes:
+        output: The final answer: an instance of the agent's `output_type`, or text.
+        transcript: The conversation of this run (instructions, input, every turn and tool result).
+        transcript_ref: Reference of the whole conversation in the payload store.
+        turns: Model turns taken (across continue-as-new, when resumed).
+        tool_calls: Tool calls made.
+        usage: Calls, tokens and cost per model.
+    """
+
+    output: T
+    transcript: list[Message] = Field(default_factory=list)
+    transcript_ref: str | None = None
+    turns: int = 0
+    tool_calls: int = 0
+    usage: RunUsage = Field(default_factory=RunUsage)
+
+    @property
+    def cost(self) -> float:
+        """Cost in USD of the priced model calls."""
+        return self.usage.cost
+
+
+class AgentCheckpoint(BaseModel):
+    """Where an agent run stands, small enough to carry into `continue_as_new`.
+
+    Attributes:
+        transcript_ref: The stored conversation so far.
+        pending: Messages (tool results) not yet sent to the model.
+        turns / tool_calls / repairs: Counts so far.
+        usage: Model usage so far.
+    """
+
+    transcript_ref: str
+    pending: list[Message] = Field(default_factory=list)
+    turns: int = 0
+    tool_calls: int = 0
+    repairs: int = 0
+    usage: RunUsage = Field(default_factory=RunUsage)
+
+
+@dataclass
+class _State:
+    tools: dict[str, Tool]
+    pending: list[Message]
+    head: str | None = None
+    turns: int = 0
+    turns_here: int = 0
+    tool_calls: int = 0
+    repairs: int = 0
+    send_tools: bool = True
+    usage: RunUsage = field(default_factory=RunUsage)
+    transcript: list[Message] = field(default_factory=list)
+
+    def checkpoint(self) -> AgentCheckpoint:
+        assert self.head is not None
+        return AgentCheckpoint(transcript_ref=self.head, pending=self.pending, turns=self.turns,
+                               tool_calls=self.tool_calls, repairs=self.repairs, usage=self.usage)
+
+
+class Agent(Generic[T]):
+    """A model that decides which tools to call, turn by turn, until it gives a final answer.
+
+    Create it at import time (module level) and `await agent.run(...)` in a workflow.
+
+    Args:
+        model: Model string (default: `tether.llm.default_model()`).
+        instructions: The system prompt: the agent's job, rules and tone.
+        tools: Steps, plain functions, `tether.tool(...)`s and MCP servers (`tether.mcp.stdio`,
+            `tether.mcp.http`).
+        output_type: Type of the final answer (a pydantic model); None for text.
+        max_turns: Model turns allowed before `MaxTurnsExceeded`.
+        fallbacks: Models tried in order when the model fails for good in a turn.
+        name: The agent's name in histories and traces.
+        temperature / max_tokens: Sampling settings of every turn.
+        repairs: Re-asks after a final answer that does not validate against `output_type`.
+        turns_per_run: With `run(continue_with=...)`, continue the workflow as new after this
+            many turns, so very long agent runs keep a small history.
+
+    Example:
+        >>> support = tether.Agent(model="local:smollm2", instructions="Resolve the ticket.",
+        ...                        tools=[find_customer, tether.tool(refund, needs_approval=True)],
+        ...                        output_type=Resolution, max_turns=8)
+        >>> result = await support.run(ticket.text)
+        >>> result.output, result.usage.cost
+    """
+
+    def __init__(self, model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
+                 output_type: type[T] | None = None, max_turns: int = 10, fallbacks: Sequence[str] = (),
+                 name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
+                 repairs: int = 2, turns_per_run: int = 100) -> None:
+        if isinstance(fallbacks, str):
+            raise UsageError("fallbacks: expected a list of model strings, e.g. fallbacks=['local:smollm2']")
+        for m in [model, *fallbacks] if model else fallbacks:
+            parse_model(m)
+        for what, n in (("max_turns", max_turns), ("turns_per_run", turns_per_run)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise UsageError(f"{what} must be an int >= 1, got {n!r}")
+        self.model = model
+        self.fallbacks = list(fallbacks)
+        self.instructions = instructions
+        self.tools, self.toolsets = as_tools(tools)
+        _unique([t.name for t in self.tools])
+        self.output_type = output_type
+        self._adapter, self._schema, self._output_name = _output(output_type) if output_type else (None, None, None)
+        self.max_turns = max_turns
+        self.name = name
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.repairs = repairs
+        self.turns_per_run = turns_per_run
+
+    async def run(self, input: Any = None, *, resume: AgentCheckpoint | None = None,
+                  continue_with: Callable[[AgentCheckpoint], Any] | None = None) -> AgentResult[T]:
+        """Run the agent on `input` until it gives a final answer.
+
+        Args:
+            input: The task: text, or a pydantic model / JSON-like value (sent as JSON).
+            resume: A checkpoint from an earlier run of this agent (after `continue_as_new`);
+                `input` is then ignored.
+            continue_with: Turns a checkpoint into this workflow's next input; when given,
+                the run continues as new every `turns_per_run` turns.
+
+        Returns:
+            The final output, the transcript, turns, tool calls and model usage.
+
+        Raises:
+            MaxTurnsExceeded: No final answer within `max_turns` (carries the transcript).
+            ModelOutputInvalid: The final answer never validated against `output_type`.
+            ModelError: Every model failed in a turn.
+            MCPServerFailed: An MCP server could not be started or reached.
+        """
+        st = await self._start(input, resume)
+        while True:
+            self._check_limits(st, continue_with)
+            reply = await self._turn(st)
+            self._record(st, reply)
+            if reply.tool_calls:
+                st.pending = list(await gather(*(self._call(st, c) for c in reply.tool_calls)))
+                st.tool_calls += len(reply.tool_calls)
+                continue
+            output = self._final(st, reply)
+            if output is not _RETRY:
+                return AgentResult(output=output, transcript=st.transcript, transcript_ref=st.head,
+                                   turns=st.turns, tool_calls=st.tool_calls, usage=st.usage)
+
+    async def _start(self, input: Any, resume: AgentCheckpoint | None) -> _State:
+        tools = list(self.tools)
+        found = await gather(*(ts.tools() for ts in self.toolsets)) if self.toolsets else []
+        for listed in found:
+            tools += listed
+        _unique([t.name for t in tools])
+        by_name = {t.name: t for t in tools}
+        if resume is not None:
+            return _State(tools=by_name, pending=list(resume.pending), head=resume.transcript_ref,
+                          turns=resume.turns, tool_calls=resume.tool_calls, repairs=resume.repairs,
+                          usage=resume.usage.model_copy(deep=True))
+        first = [Message(role="system", content=self.instructions)] if self.instructions else []
+        return _State(tools=by_name, pending=[*first, Message(role="user", content=_text(input))])
+
+    def _check_limits(self, st: _State, continue_with: Callable[[AgentCheckpoint], Any] | None) -> None:
+        if st.turns >= self.max_turns:
+            raise MaxTurnsExceeded(
+                f"agent {self.name!r} reached max_turns={self.max_turns} without a final answer "
+                f"({st.tool_calls} tool calls); raise max_turns or narrow its task",
+                agent=self.name, max_turns=self.max_turns, transcript=[*st.transcript, *st.pending],
+                transcript_ref=st.head)
+        if continue_with is not None and st.turns_here >= self.turns_per_run and in_workflow():
+            continue_as_new(continue_with(st.checkpoint()))
+
+    async def _turn(self, st: _State) -> ModelReply:
+        failures: list[ModelError] = []
+        for i, model in enumerate([self.model or default_model(), *self.fallbacks]):
+            why = f"{self.name} turn {st.turns + 1}" + (f"; after {failures[-1]}" if failures else "")
+            call = ModelCall(model=model, messages=st.pending, tools=[t.spec for t in st.tools.values()]
+                             if st.send_tools else [], transcript=st.head, keep_transcript=True,
+                             purpose="agent", temperature=self.temperature, max_tokens=self.max_tokens,
+                             output_schema=self._schema, output_name=self._output_name, fallback=i,
+                             repair=st.repairs, reason=why)
+            _check_egress(call.messages, model)
+            try:
+                return await ask(call)
+            except ModelError as exc:
+                failures.append(exc)
+        raise _all_failed(failures)
+
+    def _record(self, st: _State, reply: ModelReply) -> None:
+        st.transcript += [*st.pending, reply_message(reply)]
+        st.pending = []
+        st.head = reply.transcript
+        st.turns += 1
+        st.turns_here += 1
+        st.send_tools = False
+        st.usage.add(reply)
+
+    def _final(self, st: _State, reply: ModelReply) -> Any:
+        if self._adapter is None:
+            return reply.text
+        try:
+            return self._adapter.validate_json(json_text(reply.text))
+        except ValidationError as exc:
+            errors = error_lines(exc)
+            if st.repairs >= self.repairs:
+                raise ModelOutputInvalid(
+                    f"agent {self.name!r}: no valid {self._output_name} after {st.repairs} repairs: "
+                    f"{errors[0]}", model=reply.model, raw=reply.text, errors=errors, tried=[reply.model]) from None
+            st.repairs += 1
+            listed = "\n".join(f"- {e}" for e in errors[:10])
+            st.pending = [Message(role="user", content=f"Your final answer is not valid:\n{listed}\n"
+                                                       "Give the final answer again, corrected.")]
+            return _RETRY
+
+    async def _call(self, st: _State, call: ToolCall) -> Message:
+        from tether.observe import tool_call
+
+        tool = st.tools.get(call.name)
+        if tool is None:
+            return _result(call, f"error: there is no tool named {call.name!r}; the tools are: "
+                                 f"{', '.join(st.tools) or 'none'}")
+        with tool_call(tool.name, call_id=call.id, tool_type=tool.kind, arguments=call.arguments):
+            return _result(call, await self._use(tool, call))
+
+    async def _use(self, tool: Tool, call: ToolCall) -> str:
+        try:
+            checked = tool.check(call.arguments)
+        except InvalidArguments as exc:
+            return f"error: invalid arguments for {tool.name}: {exc}"
+        if tool.needs_approval and not await self._approved(tool, call):
+            return f"refused: a person did not approve this call of {tool.name}; do not retry it"
+        try:
+            text, is_error = await tool.run(checked)
+        except StepFailed as exc:
+            return f"error: {tool.name} failed: {exc.error_message}"
+        return f"error: {text}" if is_error and not text.startswith("error") else text
+
+    async def _approved(self, tool: Tool, call: ToolCall) -> bool:
+        from tether.human import confirm
+
+        args = json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
+        question = f"Agent {self.name!r} wants to call {tool.name} with {args}. Allow it?"
+        return await confirm(question, assignee=tool.approver, timeout=tool.approval_timeout,
+                             context={"agent": self.name, "tool": tool.name, "arguments": call.arguments},
+                             on_timeout=False if tool.approval_timeout is not None else None)
+
+    def __repr__(self) -> str:
+        return f"<tether agent {self.name!r} model={self.model or 'default'!r}>"
+
+
+_RETRY: Any = object()
+
+
+def _result(call: ToolCall, text: str) -> Message:
+    return Message(role="tool", content=text, tool_call_id=call.id, name=call.name)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        raise UsageError("agent.run needs an input: the task as text or a pydantic model")
+    return json.dumps(TypeAdapter(Any).dump_python(value, mode="json"), ensure_ascii=False)
+
+
+def _unique(names: list[str]) -> None:
+    seen: set[str] = set()
+    twice = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if twice:
+        raise UsageError(f"two tools are named {', '.join(map(repr, twice))}; rename one with "
+                         "tether.tool(..., name=...) or give an MCP server a prefix=")
+
+
+def _check_egress(messages: list[Message], model: str) -> None:
+    try:
+        from tether.sensitive import check_egress
+    except ImportError:  # pragma: no cover - the sovereignty layer is part of tether
+        return
+    check_egress([m.model_dump(exclude_none=True) for m in messages], destination=model)
+
+
+__all__ = ["Agent", "AgentCheckpoint", "AgentResult", "Tool", "Toolset"]

@@ -1,0 +1,121 @@
+"""Agents, tools and scripted models used by the agent tests (in-process and subprocess workers).
+
+The scripted models answer from the conversation they are shown (the turn number is the
+count of assistant messages), so a worker started after a crash answers the same way.
+Each tool and model call appends a line to the file named by AGENT_LOG (when set), so
+tests can count what ran, where and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+import tether
+from tether.llm import ModelCall
+from tether.testing import ScriptedModel
+
+
+def log(kind: str, **facts: Any) -> None:
+    path = os.environ.get("AGENT_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"kind": kind, "pid": os.getpid(), "at": time.time(), **facts}) + "\n")
+
+
+class Resolution(BaseModel):
+    summary: str
+    refunded: bool
+
+
+FAST = tether.RetryPolicy(max_attempts=2, initial_interval="100ms", max_interval="100ms")
+
+
+@tether.step
+async def agent_lookup(customer: str) -> dict[str, str]:
+    """Look up a customer's plan.
+
+    Args:
+        customer: The customer's handle.
+    """
+    log("tool", name="agent_lookup", customer=customer, phase="start")
+    await asyncio.sleep(1.0)
+    log("tool", name="agent_lookup", customer=customer, phase="end")
+    return {"customer": customer, "plan": "gold" if customer == "ada" else "basic"}
+
+
+@tether.step(retries=FAST)
+def agent_orders(customer: str) -> list[str]:
+    """List a customer's open orders (the order service is down in these tests)."""
+    log("tool", name="agent_orders", customer=customer)
+    raise ConnectionError("order service unavailable")
+
+
+@tether.step
+def agent_refund(order_id: str, amount: float) -> str:
+    """Refund an order."""
+    log("tool", name="agent_refund", order_id=order_id, amount=amount)
+    return f"refunded {amount:.2f} on {order_id}"
+
+
+def _turn(call: ModelCall) -> int:
+    return 1 + sum(1 for m in call.messages if m.role == "assistant")
+
+
+def _results(call: ModelCall) -> dict[str, str]:
+    return {m.name or "": m.content for m in call.messages if m.role == "tool"}
+
+
+def _support_script(call: ModelCall) -> Any:
+    turn = _turn(call)
+    log("model", turn=turn, tools=[t.name for t in call.tools])
+    if turn == 1:
+        return {"tool_calls": [{"name": "agent_lookup", "arguments": {"customer": "ada"}},
+                               {"name": "agent_lookup", "arguments": {"customer": "bob"}},
+                               {"name": "agent_lookup", "arguments": {"client": 7}}]}
+    if turn == 2:
+        return {"tool_calls": [{"name": "agent_orders", "arguments": {"customer": "ada"}},
+                               {"name": "refund", "arguments": {"order_id": "o-1", "amount": 12.5}}]}
+    refund = _results(call).get("refund", "")
+    return {"final": {"summary": f"orders: {_results(call).get('agent_orders', '')[:60]} | refund: {refund}",
+                      "refunded": refund.startswith("refunded")}}
+
+
+SUPPORT_MODEL = ScriptedModel("agent-support", _support_script)
+
+support = tether.Agent(
+    SUPPORT_MODEL.model, name="support", instructions="Help the customer.", output_type=Resolution,
+    tools=[agent_lookup, agent_orders, tether.tool(agent_refund, name="refund", needs_approval=True,
+                                                   approver="finance")],
+    max_turns=5)
+
+
+@tether.workflow
+async def agent_support(task: str) -> tether.AgentResult[Resolution]:
+    return await support.run(task)
+
+
+LOOPING = ScriptedModel("agent-looping", lambda call: {"tool_calls": [
+    {"name": "agent_refund", "arguments": {"order_id": f"o-{_turn(call)}", "amount": 1}}]})
+looping = tether.Agent(LOOPING.model, name="looper", tools=[agent_refund], max_turns=3)
+
+
+class Stopped(BaseModel):
+    error_type: str
+    message: str
+    transcript_roles: list[str]
+
+
+@tether.workflow
+async def agent_looping(task: str) -> Stopped:
+    try:
+        await looping.run(task)
+    except tether.MaxTurnsExceeded as exc:
+        return Stopped(error_type=type(exc).__name__, message=str(exc),
+                       transcript_roles=[m.role for m in exc.transcript])  # type: ignore[attr-defined]
+    raise AssertionError("the agent should have run out of turns")
