@@ -163,3 +163,22 @@ async def obs_careless(customer: str) -> str:
         tether.note("kept the SSN inside the vault")
     check_egress(f"Is {handle} valid?", destination="openai:gpt-second")
     return "sent"
+
+
+# ---- an agent: model turns and tool calls in the trace -----------------------------------
+
+
+def _agent_script(call: llm.ModelCall) -> object:
+    if not any(m.role == "tool" for m in call.messages):
+        return {"tool_calls": [{"name": "obs_lookup_customer", "arguments": {"supplier": "ACME"}},
+                               {"name": "obs_lookup_customer", "arguments": {"supplier": "Initech"}}]}
+    return {"final": "; ".join(m.content for m in call.messages if m.role == "tool")}
+
+
+AGENT_MODEL = ScriptedModel("obs-agent", _agent_script)
+helper = tether.Agent(AGENT_MODEL.model, name="helper", tools=[obs_lookup_customer], max_turns=3)
+
+
+@tether.workflow
+async def obs_agent(task: str) -> str:
+    return str((await helper.run(task)).output)

@@ -178,3 +178,23 @@ async def test_egress_blocks_in_workflow_code_are_spans(traced: tether.Client, s
     assert [b.attributes["tether.egress.destination"] for b in blocks] == ["openai:gpt-first", "openai:gpt-second"]
     assert all(b.attributes["tether.egress.zone"] == "obsvault" for b in blocks)
     assert all(b.status.status_code == StatusCode.ERROR for b in blocks)
+
+
+async def test_agent_turns_and_tool_calls_in_the_trace(traced: tether.Client, spans: InMemorySpanExporter) -> None:
+    async with tether.Worker(traced, workflows=[obs_flows.obs_agent]):
+        run = await traced.start(obs_flows.obs_agent, "Who are ACME and Initech?")
+        assert await run.result() == "customer-of-ACME; customer-of-Initech"
+    got = of_run(spans, run.id)
+    (root,) = named(got, "run obs_agent")
+    top = children(got, root)
+    assert [s.name for s in top] == ["step tether.llm", "execute_tool obs_lookup_customer",
+                                     "execute_tool obs_lookup_customer", "step tether.llm"]
+    turn1, tool_a, tool_b, _ = top
+    assert turn1.attributes["tether.llm.purpose"] == "agent"
+    assert {t.attributes["gen_ai.tool.call.id"] for t in (tool_a, tool_b)} != {""}
+    assert tool_a.attributes["gen_ai.tool.call.id"] != tool_b.attributes["gen_ai.tool.call.id"]
+    for tool in (tool_a, tool_b):
+        (step,) = children(got, tool)
+        assert step.name == "step obs_lookup_customer" and len(children(got, step)) == 1
+    # the two tool calls ran side by side: each started before the other ended
+    assert tool_a.start_time < tool_b.end_time and tool_b.start_time < tool_a.end_time
