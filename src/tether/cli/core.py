@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from tether import _render
 from tether.cli._common import (
@@ -40,6 +41,7 @@ from tether.engine.devserver import DevServer, running_server
 from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
 from tether.errors import UsageError
+from tether.llm import _report as llm_report
 
 
 @app.command()
@@ -222,7 +224,7 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
     try:
         result = result_task.result()
     except (RunFailed, RunCancelled) as exc:
-        err.print(f"[red]✗[/] {_render.escape(str(exc))}")  # messages may hold brackets: 'tether[local]'
+        err.print(f"[red]✗[/] {escape(str(exc))}")  # messages may hold brackets: 'tether[local]'
         return 1
     err.print(f"[green]✓[/] run {handle.id} completed")
     out.print(_render.to_json(_plain(result)), soft_wrap=True, markup=False)
@@ -321,7 +323,7 @@ def show(
             detail = await s.client.get(run_id).describe()
         if as_json:
             data = dict(detail.__dict__, steps=[dict(x.__dict__, duration=x.duration) for x in detail.steps],
-                        model_usage=_render.llm_report.run_usage(detail.steps).model_dump())
+                        model_usage=llm_report.run_usage(detail.steps).model_dump())
             out.print(_render.to_json(data), soft_wrap=True, markup=False)
         else:
             _render.print_run(out, detail)
