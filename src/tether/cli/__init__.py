@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from tether.cli import core as _core  # noqa: F401  (registers commands)
 from tether.cli import keys as _keys  # noqa: F401  (registers commands)
+from tether.cli import mcp as _mcp  # noqa: F401  (registers commands)
 from tether.cli import observe as _observe  # noqa: F401  (registers commands)
 from tether.cli import studio as _studio  # noqa: F401  (registers commands)
 from tether.cli import tasks as _tasks  # noqa: F401  (registers commands)

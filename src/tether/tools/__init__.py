@@ -7,8 +7,9 @@ it or makes each call wait for a person's approval. `tether.mcp.stdio(...)` and
 server's zone. `tether.tools.mcp_server` serves a tether app's workflows as MCP tools.
 """
 
+from tether.llm._types import ToolCall, ToolSpec
 from tether.tools import mcp
 from tether.tools._tool import StepTool, Tool, Toolset, render_result, tool
 from tether.tools.mcp import MCPToolset
 
-__all__ = ["MCPToolset", "StepTool", "Tool", "Toolset", "mcp", "render_result", "tool"]
+__all__ = ["MCPToolset", "StepTool", "Tool", "ToolCall", "ToolSpec", "Toolset", "mcp", "render_result", "tool"]

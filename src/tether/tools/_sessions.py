@@ -100,8 +100,8 @@ def _target(server: MCPServer, errlog: Any) -> Any:
 def _env(server: MCPServer, name: str) -> str:
     value = os.environ.get(name)
     if value is None:
-        raise ConfigError(f"MCP server {server.label!r} needs the environment variable {name}, which is not set "
-                          "on this worker; export it where the server's zone runs")
+        raise ConfigError(f"the environment variable {name} it needs is not set on this worker; export it "
+                          "where the server's zone runs")
     return value
 
 
@@ -112,6 +112,8 @@ def _reason(exc: BaseException | None) -> str:
         return "command not found"
     if isinstance(exc, PermissionError):
         return "command is not executable"
+    if isinstance(exc, ConfigError):
+        return str(exc)
     text = str(exc) if exc is not None else ""
     if "Connection closed" in text:
         return "it exited before answering"
