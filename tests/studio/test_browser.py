@@ -183,3 +183,31 @@ async def test_login_form_on_a_studio_that_needs_the_token(locked_studio: Studio
     await page.wait_for_url("**/login")
     await page.goto(f"{locked_studio.url}/runs")
     await page.wait_for_url("**/login?next=%2Fruns")
+
+
+async def test_an_escalation_form_picks_a_variant_and_fills_its_nested_fields(studio: StudioServer, page: Any) -> None:
+    from tests.apps import human_flows
+
+    async with tether.Worker(studio.client):
+        run = await studio.client.start(human_flows.human_escalating, "ACME")
+        task_id = f"{run.id}.1"
+        await _until_listed(page, f"{studio.url}/inbox", f"tr[data-task='{task_id}']")
+        await page.click(f"a[href='/inbox/{task_id}']")
+        await expect(page.locator("h1.question")).to_contain_text("supplier ACME is unreachable")
+        # one select for what to do; only the chosen variant's fields show
+        await expect(page.locator("#f\\~1\\.value\\.supplier")).to_be_hidden()
+        await page.select_option("#f\\.action", label="use")
+        await expect(page.locator("#f\\~1\\.value\\.supplier")).to_be_visible()
+        await expect(page.locator("#f\\~2\\.reason")).to_be_hidden()
+        await page.fill("#f\\~1\\.value\\.supplier", "ACME")
+        await page.fill("#f\\~1\\.value\\.price", "cheap")
+        await page.click("button[type=submit]")
+        await expect(page.locator(".field[data-path='value.price'] .error")).to_have_text(
+            "enter a number, not 'cheap'")
+        await expect(page.locator("#f\\.action")).to_have_value('"use"')
+        await expect(page.locator("#f\\~1\\.value\\.supplier")).to_be_visible()
+        await page.fill("#f\\~1\\.value\\.price", "12.5")
+        await screenshot(page, "11-escalation")
+        await page.click("button[type=submit]")
+        await expect(page.locator("#answered")).to_be_visible()
+        assert await run.result() == human_flows.Quote(supplier="ACME", price=12.5)

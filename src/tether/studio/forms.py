@@ -91,7 +91,7 @@ def fields(schema: dict[str, Any], *, values: Any = _MISSING,
     if _is_object(node):
         out = _object_children(node, schema, ROOT, "", values, errors)
     else:
-        out = [_field(node, schema, ROOT, "", node.get("title") or "answer", True, values, errors)]
+        out = [_field(node, schema, ROOT, "", node.get("title") or "Answer", True, values, errors)]
     leftover = [f"{k or 'answer'}: {v}" for k, v in errors.items() if not _claimed(out, k)]
     if leftover:  # an error whose field has no control of its own: show it at the top
         out.insert(0, Field(name="", path="", label="", kind="note", error="; ".join(leftover)))
@@ -130,9 +130,14 @@ def _object_children(node: dict[str, Any], root: dict[str, Any], name: str, path
     out = []
     for key, prop in node["properties"].items():
         sub = values.get(key, _MISSING) if isinstance(values, dict) else _MISSING
-        label = _resolve(prop, root).get("title") or key
+        label = _resolve(prop, root).get("title") or _humane(key)
         out.append(_field(prop, root, f"{name}.{key}", _join(path, key), label, key in required, sub, errors))
     return out
+
+
+def _humane(key: str) -> str:
+    """A property name as a label ("due_date" -> "Due date")."""
+    return key.replace("_", " ").strip().capitalize() or key
 
 
 def _join(path: str, key: str) -> str:
