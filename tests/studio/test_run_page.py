@@ -52,3 +52,18 @@ async def test_egress_blocks_are_listed_and_sensitive_values_stay_handles(studio
     assert obs_flows.SECRET not in html
     assert 'class="handle"' in html and "@obsvault" in html
     assert "openai:gpt-first" in html and 'class="badge bad">blocked<' in html
+
+
+async def test_child_runs_link_to_their_own_page(studio: StudioServer) -> None:
+    from tests.apps import basics
+
+    async with tether.Worker(studio.client, workflows=[basics.parent, basics.fan_out]):
+        run = await studio.client.start(basics.parent, 3)
+        await run.result()
+    html = await _page(studio, f"/runs/{run.id}")
+    children = [s for s in (await run.describe()).steps if s.kind == "child"]
+    assert children, "the parent started no child run"
+    for child in children:
+        assert f'href="/runs/{child.id}"' in html
+        assert "completed" in await _page(studio, f"/runs/{child.id}")
+    assert "Child runs <span class=\"count\">" in html

@@ -11,8 +11,6 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from tether.engine.client import Client, RunDetail, RunSummary
 from tether.engine.history import StepRecord
@@ -229,17 +227,3 @@ def _per_day(spans: list[StoredSpan], days: int) -> DayFigures:
         cost[wf][index[day]] += float(s.attr(S.LLM_COST, 0) or 0)
     return DayFigures(days=labels, tokens=dict(tokens), cost=dict(cost))
 
-
-def store_at(path: str | Path | None) -> SpanStore | None:
-    """The span store at `path` (None: no store configured)."""
-    return SpanStore(path) if path else None
-
-
-def plain(value: Any) -> Any:
-    """A decoded payload as JSON-like data (pydantic models and dataclasses as dicts)."""
-    from pydantic import TypeAdapter
-
-    try:
-        return TypeAdapter(Any).dump_python(value, mode="json")
-    except Exception:
-        return str(value)

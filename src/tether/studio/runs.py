@@ -17,7 +17,6 @@ from tether.studio.app import Studio, studio_of
 STATUSES = ["running", "completed", "failed", "cancelled", "terminated", "timed out"]
 PAGE = 100
 MAX_LIMIT = 2000
-LIVE = {"running", "retrying", "scheduled", "waiting"}
 
 
 def routes(studio: Studio) -> list[Route]:
