@@ -14,19 +14,6 @@ from tests.sovereignty.conftest import Connect
 from tether.testing import ChatServer, chat_reply
 
 
-def _llm_calls_the_guard() -> bool:
-    import inspect
-
-    import tether.llm._calls
-    import tether.llm._step
-
-    return any("check_egress" in inspect.getsource(m) for m in (tether.llm._calls, tether.llm._step))
-
-
-needs_guard = pytest.mark.skipif(not _llm_calls_the_guard(),
-                                 reason="tether.llm does not call tether.sensitive.check_egress yet")
-
-
 @pytest.fixture(autouse=True)
 def vault_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TETHER_VAULT", str(tmp_path / "vault.db"))
@@ -47,7 +34,6 @@ async def _run(client: tether.Client, wf: tether.Workflow, ask: dict[str, str]) 
     return run
 
 
-@needs_guard
 async def test_handle_in_a_prompt_to_the_cloud_model_is_blocked(connect: Connect, queue: str,
                                                                cloud: ChatServer) -> None:
     client = await connect(None, queue=queue)
@@ -69,7 +55,6 @@ async def test_preview_may_go_to_the_cloud_model(connect: Connect, queue: str, c
     assert "***-**-6789" in str(request.body) and "123-45-6789" not in str(request.body)
 
 
-@needs_guard
 async def test_revealed_value_in_the_vault_stops_at_a_cloud_model(connect: Connect, queue: str,
                                                                   cloud: ChatServer) -> None:
     client = await connect(None, queue=queue)

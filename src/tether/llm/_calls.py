@@ -8,6 +8,7 @@ here, in workflow code, so each re-ask is its own step in the run's history.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -18,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 from tether.durations import Duration, parse_duration
 from tether.errors import (
     ConfigError,
+    EgressBlocked,
     ModelError,
     ModelOutputInvalid,
     StepFailed,
@@ -26,6 +28,7 @@ from tether.errors import (
 from tether.llm._spec import parse_model
 from tether.llm._step import call_model
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, RunUsage
+from tether.sensitive import check_egress
 from tether.step import RetryPolicy, StepOptions
 from tether.workflow import in_workflow
 
@@ -138,6 +141,7 @@ async def ask(call: ModelCall) -> ModelReply:
     if in_workflow():
         from tether.engine.durable import execute_step
 
+        check_egress(call.model_dump(), destination=call.model)  # a blocked prompt is never scheduled
         try:
             reply: ModelReply = await execute_step(call_model, [call], {}, options=_options())
         except StepFailed as failed:
@@ -154,6 +158,8 @@ _ERRORS: dict[str, type[Exception]] = {"ConfigError": ConfigError, "CloudModelBl
 
 def _reraise(failed: StepFailed, model: str) -> Exception:
     """The error a workflow author expects, from the step failure that crossed the activity boundary."""
+    if failed.error_type == "EgressBlocked":  # a policy block: never a reason to try the fallbacks
+        return _egress_blocked(failed.error_message, model)
     if failed.error_type in _ERRORS:
         return _ERRORS[failed.error_type](failed.error_message)
     if failed.error_type == "ModelError":
@@ -162,6 +168,12 @@ def _reraise(failed: StepFailed, model: str) -> Exception:
         detail = f"{model}: {failed.error_type or 'error'}: {failed.error_message}"
     suffix = f" ({failed.reason})" if failed.reason in ("retries exhausted", "timed out") else ""
     return ModelError(detail + suffix, model=model, retryable=False)
+
+
+def _egress_blocked(message: str, model: str) -> EgressBlocked:
+    found = re.search(r"sensitive value '([^']*)' from zone '([^']*)'", message)
+    label, zone = found.groups() if found else ("?", "?")
+    return EgressBlocked(label=label, zone=zone, destination=model)
 
 
 def _messages(prompt: Prompt, system: str | None) -> list[Message]:

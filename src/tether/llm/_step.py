@@ -16,6 +16,7 @@ from tether.llm._prices import cost_of
 from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
 from tether.llm._types import ModelCall, ModelReply
 from tether.observe._models import traced_model_call
+from tether.sensitive import check_egress
 from tether.step import RetryPolicy, step
 from tether.workflow import heartbeat
 
@@ -47,6 +48,7 @@ async def call_model(call: ModelCall) -> ModelReply:
 async def _ask_once(call: ModelCall) -> ModelReply:
     spec = parse_model(call.model)
     check_ready(spec)
+    check_egress(call.model_dump(), destination=call.model)  # also covers calls made inside zone steps
     started = time.monotonic()
     reply = await while_heartbeating(_answer(call, spec))
     reply.seconds = round(time.monotonic() - started, 4)
