@@ -196,7 +196,9 @@ async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir
                 out.print(handle.id)
                 return 0
             err.print(f"run [bold]{handle.id}[/] started")
-            return await _follow(client, handle, session.ui_url)
+            # A link into an engine that stops with this command would be dead on arrival.
+            live_ui = session.ui_url if session.started_server is None else None
+            return await _follow(client, handle, live_ui)
         finally:
             if worker is not None:
                 await worker.shutdown()
@@ -231,6 +233,8 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
     where = f"tether show {handle.id}"
     if ui_url:
         where += f"  ·  {ui_url}/namespaces/{client.connection.namespace}/workflows/{handle.id}"
+    else:
+        where += "  ·  `tether dev APP` serves Studio and the Temporal Web UI to browse it"
     err.print(f"[dim]see it: {where}[/]")
     return 0
 
