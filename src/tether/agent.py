@@ -11,7 +11,7 @@ reference plus the new messages: a run's history grows by a bounded amount per t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -83,6 +83,7 @@ class _State:
     send_tools: bool = True
     usage: RunUsage = field(default_factory=RunUsage)
     transcript: list[Message] = field(default_factory=list)
+    done: dict[str, str] = field(default_factory=dict)  # results of the calls made, by tool and arguments
 
     def checkpoint(self) -> AgentCheckpoint:
         assert self.head is not None
@@ -108,6 +109,9 @@ class Agent(Generic[T]):
         repairs: Re-asks after a final answer that does not validate against `output_type`.
         turns_per_run: With `run(continue_with=...)`, continue the workflow as new after this
             many turns, so very long agent runs keep a small history.
+        allow_repeats: Run a call again when the model repeats one it already made with the
+            same arguments. By default the repeat is answered with the earlier result and a
+            note, so a looping model cannot update a record (or ask a person) twice.
 
     Example:
         >>> support = tether.Agent(model="local:smollm2", instructions="Resolve the ticket.",
@@ -120,7 +124,7 @@ class Agent(Generic[T]):
     def __init__(self, model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
                  output_type: type[T] | None = None, max_turns: int = 10, fallbacks: Sequence[str] = (),
                  name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
-                 repairs: int = 2, turns_per_run: int = 100) -> None:
+                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False) -> None:
         if isinstance(fallbacks, str):
             raise UsageError("fallbacks: expected a list of model strings, e.g. fallbacks=['local:smollm2']")
         for m in [model, *fallbacks] if model else fallbacks:
@@ -132,6 +136,7 @@ class Agent(Generic[T]):
         self.fallbacks = list(fallbacks)
         self.instructions = instructions
         self.tools, self.toolsets = as_tools(tools)
+        self._order: list[Any] = _in_order(tools, self.tools, self.toolsets)
         _unique([t.name for t in self.tools])
         self.output_type = output_type
         self._adapter, self._schema, self._output_name = _output(output_type) if output_type else (None, None, None)
@@ -141,6 +146,7 @@ class Agent(Generic[T]):
         self.max_tokens = max_tokens
         self.repairs = repairs
         self.turns_per_run = turns_per_run
+        self.allow_repeats = allow_repeats
 
     async def run(self, input: Any = None, *, resume: AgentCheckpoint | None = None,
                   continue_with: Callable[[AgentCheckpoint], Any] | None = None) -> AgentResult[T]:
@@ -168,7 +174,7 @@ class Agent(Generic[T]):
             reply = await self._turn(st)
             self._record(st, reply)
             if reply.tool_calls:
-                st.pending = list(await gather(*(self._call(st, c) for c in reply.tool_calls)))
+                st.pending = list(await gather(*self._calls(st, reply.tool_calls)))
                 st.tool_calls += len(reply.tool_calls)
                 continue
             output = self._final(st, reply)
@@ -177,10 +183,11 @@ class Agent(Generic[T]):
                                    turns=st.turns, tool_calls=st.tool_calls, usage=st.usage)
 
     async def _start(self, input: Any, resume: AgentCheckpoint | None) -> _State:
-        tools = list(self.tools)
         found = await gather(*(ts.tools() for ts in self.toolsets)) if self.toolsets else []
-        for listed in found:
-            tools += listed
+        listed = dict(zip(map(id, self.toolsets), found, strict=True))
+        tools: list[Tool] = []  # in the order of tools=[...]: small models favour the first ones
+        for item in self._order:
+            tools += listed.get(id(item), [item])
         _unique([t.name for t in tools])
         by_name = {t.name: t for t in tools}
         if resume is not None:
@@ -242,6 +249,19 @@ class Agent(Generic[T]):
                                                        "Give the final answer again, corrected.")]
             return _RETRY
 
+    def _calls(self, st: _State, calls: list[ToolCall]) -> list[Awaitable[Message]]:
+        """One awaitable per call, run concurrently; a call repeated within the turn does not run twice."""
+        seen: set[str] = set()
+        out: list[Awaitable[Message]] = []
+        for c in calls:
+            key = _call_key(c.name, c.arguments)
+            if key in seen and not self.allow_repeats:
+                out.append(_ready(_result(c, f"error: the same call of {c.name} is already in this turn; not run")))
+            else:
+                seen.add(key)
+                out.append(self._call(st, c))
+        return out
+
     async def _call(self, st: _State, call: ToolCall) -> Message:
         from tether.observe import tool_call
 
@@ -249,8 +269,15 @@ class Agent(Generic[T]):
         if tool is None:
             return _result(call, f"error: there is no tool named {call.name!r}; the tools are: "
                                  f"{', '.join(st.tools) or 'none'}")
+        key = _call_key(tool.name, call.arguments)
+        if key in st.done and not self.allow_repeats:  # nothing runs (or asks a person) twice
+            return _result(call, f"error: you already called {tool.name} with these arguments; the result "
+                                 f"was: {st.done[key][:500]} -- do not repeat it: call another tool or give the "
+                                 "final answer")
         with tool_call(tool.name, call_id=call.id, tool_type=tool.kind, arguments=call.arguments):
-            return _result(call, await self._use(tool, call))
+            text = await self._use(tool, call)
+        st.done[key] = text
+        return _result(call, text)
 
     async def _use(self, tool: Tool, call: ToolCall) -> str:
         try:
@@ -281,6 +308,14 @@ class Agent(Generic[T]):
 _RETRY: Any = object()
 
 
+def _call_key(name: str, arguments: dict[str, Any]) -> str:
+    return f"{name} {json.dumps(arguments, sort_keys=True, default=str)}"
+
+
+async def _ready(message: Message) -> Message:
+    return message
+
+
 def _result(call: ToolCall, text: str) -> Message:
     return Message(role="tool", content=text, tool_call_id=call.id, name=call.name)
 
@@ -291,6 +326,12 @@ def _text(value: Any) -> str:
     if value is None:
         raise UsageError("agent.run needs an input: the task as text or a pydantic model")
     return json.dumps(TypeAdapter(Any).dump_python(value, mode="json"), ensure_ascii=False)
+
+
+def _in_order(items: Sequence[Any], tools: list[Tool], toolsets: list[Toolset]) -> list[Any]:
+    """Tools and toolsets in the order they were given (as_tools keeps each list in order)."""
+    t, s = iter(tools), iter(toolsets)
+    return [next(s) if isinstance(item, Toolset) and not isinstance(item, Tool) else next(t) for item in items]
 
 
 def _unique(names: list[str]) -> None:

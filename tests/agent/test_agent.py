@@ -71,3 +71,15 @@ async def test_max_turns_raises_with_the_transcript(tether_client: tether.Client
     assert "agent 'looper' reached max_turns=3" in out.message
     assert out.transcript_roles == ["user", *["assistant", "tool"] * 3]
     assert len(run_log.entries("tool", name="agent_refund")) == 3
+
+
+async def test_repeated_calls_do_not_run_twice(tether_client: tether.Client, run_log: RunLog) -> None:
+    async with tether.Worker(tether_client):
+        out = await asyncio.wait_for(tether_client.run(app.agent_repeating, "refund o-9"), 60)
+    first, same_turn, next_turn, next_same_turn = out.split(" | ")
+    assert next_same_turn == same_turn
+    assert first == "refunded 5.00 on o-9"
+    assert same_turn == "error: the same call of agent_refund is already in this turn; not run"
+    assert next_turn.startswith("error: you already called agent_refund with these arguments; the result was: "
+                                "refunded 5.00 on o-9")
+    assert len(run_log.entries("tool", name="agent_refund")) == 1

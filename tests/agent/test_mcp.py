@@ -54,7 +54,7 @@ def http_server() -> Iterator[str]:
 def _check_use(result: tether.AgentResult[str]) -> None:
     results = result.output.split(" || ")
     assert '"name": "Ada Lovelace"' in results[0] and '"plan": "gold"' in results[0]
-    assert results[1] == '{"result": 5}'
+    assert results[1] == "5"  # a plain value, unwrapped from the server's {"result": ...}
     assert results[2].startswith("error: invalid arguments:") and "'two' is not of type 'integer'" in results[2]
     assert results[3].startswith("error:") and "nobody" in results[3]  # the tool's own error, as a result
 

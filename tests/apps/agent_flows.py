@@ -119,3 +119,19 @@ async def agent_looping(task: str) -> Stopped:
         return Stopped(error_type=type(exc).__name__, message=str(exc),
                        transcript_roles=[m.role for m in exc.transcript])  # type: ignore[attr-defined]
     raise AssertionError("the agent should have run out of turns")
+
+
+def _repeat_script(call: ModelCall) -> Any:
+    if _turn(call) <= 2:
+        same = {"name": "agent_refund", "arguments": {"order_id": "o-9", "amount": 5}}
+        return {"tool_calls": [same, same]}
+    return {"final": " | ".join(m.content for m in call.messages if m.role == "tool")}
+
+
+REPEATING = ScriptedModel("agent-repeating", _repeat_script)
+repeating = tether.Agent(REPEATING.model, name="repeater", tools=[agent_refund], max_turns=4)
+
+
+@tether.workflow
+async def agent_repeating(task: str) -> str:
+    return (await repeating.run(task)).output

@@ -12,7 +12,6 @@ the same JSON (or plain text, taken as the final answer).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -49,7 +48,7 @@ def render(call: ModelCall) -> ModelCall:
 
 def _plain(m: Message) -> Message:
     if m.role == "tool":
-        return Message(role="user", content=f"Result of tool {m.name} (call {m.tool_call_id}):\n{m.content}")
+        return Message(role="user", content=f"Result of {m.name}:\n{m.content}")
     if m.tool_calls:
         calls = [{"name": c.name, "arguments": c.arguments} for c in m.tool_calls]
         return Message(role="assistant", content=json.dumps({"tool_calls": calls}, ensure_ascii=False))
@@ -59,13 +58,33 @@ def _plain(m: Message) -> Message:
 def _guide(tools: list[ToolSpec], output_schema: dict[str, Any] | None) -> str:
     lines = ["You can call these tools:"]
     for t in tools:
-        params = json.dumps(inline_refs(t.parameters).get("properties", {}), separators=(",", ":"))
-        lines.append(f"- {t.name}: {t.description or 'no description'} Arguments: {params}")
+        lines.append(f"- {t.name}({_signature(t.parameters)}): {t.description or 'no description'}")
     final = "your final answer as a JSON object matching the output schema" if output_schema \
         else "your final answer as text"
     lines.append('Reply with one JSON object: {"tool_calls": [{"name": TOOL, "arguments": {...}}]} '
                  f'to call tools, or {{"final": ...}} with {final}. Tool results come back as messages.')
     return "\n".join(lines)
+
+
+MAX_STRING = 160
+"""Strings without a length limit are capped at this many characters in the grammar: small
+models otherwise repeat themselves inside a string until the reply runs out of tokens."""
+
+MAX_CALLS = 4
+"""Tool calls a local model may ask for in one turn."""
+
+
+def _signature(parameters: dict[str, Any]) -> str:
+    """Arguments as `name: type (description)`, shorter than the schema for small models to read."""
+    props = inline_refs(parameters).get("properties", {})
+    parts = []
+    for name, prop in props.items():
+        kind = prop.get("type") or ("enum" if "enum" in prop else "value")
+        if "enum" in prop:
+            kind = " | ".join(json.dumps(v) for v in prop["enum"])
+        about = f" ({prop['description']})" if prop.get("description") else ""
+        parts.append(f"{name}: {kind}{about}")
+    return ", ".join(parts)
 
 
 def action_schema(tools: list[ToolSpec], output_schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -76,11 +95,22 @@ def action_schema(tools: list[ToolSpec], output_schema: dict[str, Any] | None) -
     final: dict[str, Any] = {"type": "object", "properties": {
         "final": inline_refs(output_schema) if output_schema else {"type": "string"}}, "required": ["final"]}
     if not calls:
-        return final
+        return _bounded(final)
     use_tools = {"type": "object", "properties": {"tool_calls": {
-        "type": "array", "items": calls[0] if len(calls) == 1 else {"anyOf": calls}, "minItems": 1}},
-        "required": ["tool_calls"]}
-    return {"anyOf": [use_tools, final]}
+        "type": "array", "items": calls[0] if len(calls) == 1 else {"anyOf": calls}, "minItems": 1,
+        "maxItems": MAX_CALLS}}, "required": ["tool_calls"]}
+    return _bounded({"anyOf": [use_tools, final]})
+
+
+def _bounded(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_bounded(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _bounded(v) for k, v in node.items()}
+    if out.get("type") == "string" and not {"maxLength", "enum", "const", "pattern", "format"} & out.keys():
+        out["maxLength"] = MAX_STRING
+    return out
 
 
 def _object(schema: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +150,8 @@ def parse(reply: ModelReply, call: ModelCall) -> ModelReply:
         return reply
     calls = data.get("tool_calls")
     if isinstance(calls, list) and calls:
-        found = [_call(c) for c in calls]
+        made = sum(len(m.tool_calls or []) for m in call.messages)  # ids count on: same prompt, same ids
+        found = [_call(c, made + i + 1) for i, c in enumerate(calls)]
         return reply.model_copy(update={"tool_calls": found, "text": "", "finish_reason": "tool_calls"})
     if "final" in data:
         final = data["final"]
@@ -129,10 +160,10 @@ def parse(reply: ModelReply, call: ModelCall) -> ModelReply:
     return reply
 
 
-def _call(raw: Any) -> ToolCall:
+def _call(raw: Any, n: int) -> ToolCall:
     item = raw if isinstance(raw, dict) else {}
     args = item.get("arguments", {})
-    return ToolCall(id=f"call_{uuid.uuid4().hex[:12]}", name=str(item.get("name", "")),
+    return ToolCall(id=f"call_{n}", name=str(item.get("name", "")),
                     arguments=args if isinstance(args, dict) else {"value": args})
 
 

@@ -191,8 +191,11 @@ def _is_protocol_error(exc: Exception) -> bool:
 
 
 def _text(result: Any) -> str:
-    if result.structured_content is not None and not result.is_error:
-        return json.dumps(result.structured_content, ensure_ascii=False)
+    data = result.structured_content
+    if data is not None and not result.is_error:
+        if isinstance(data, dict) and list(data) == ["result"]:  # a plain value, wrapped by the server
+            data = data["result"]
+        return data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     parts = [getattr(c, "text", None) or f"<{getattr(c, 'type', 'content')}>" for c in result.content]
     return "\n".join(parts)
 

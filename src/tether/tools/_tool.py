@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -116,10 +117,14 @@ def _args_model(s: Step[..., Any], docs: dict[str, str]) -> type[BaseModel]:
     from pydantic import Field
 
     fields: dict[str, Any] = {}
+    try:  # with Annotated[...] constraints (patterns, lengths): they go into the schema and the grammar
+        hints = typing.get_type_hints(s.fn, include_extras=True)
+    except Exception:
+        hints = s.hints
     for p in s.signature.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise UsageError(f"step {s.name!r} cannot be a tool: *args/**kwargs have no schema")
-        hint = s.hints.get(p.name, Any)
+        hint = hints.get(p.name, Any)
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[p.name] = (hint, Field(default, description=docs.get(p.name)))
     try:
