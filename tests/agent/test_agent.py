@@ -83,3 +83,13 @@ async def test_repeated_calls_do_not_run_twice(tether_client: tether.Client, run
     assert next_turn.startswith("error: you already called agent_refund with these arguments; the result was: "
                                 "refunded 5.00 on o-9")
     assert len(run_log.entries("tool", name="agent_refund")) == 1
+
+
+async def test_long_agent_continues_as_new_with_its_conversation(tether_client: tether.Client,
+                                                                 run_log: RunLog) -> None:
+    async with tether.Worker(tether_client):
+        run = await tether_client.start(app.agent_long, app.LongJob(task="refund four orders"))
+        done = await asyncio.wait_for(run.result(), 60)
+    # 5 turns, 2 per run: the third run gives the answer, having seen every earlier tool result
+    assert (done.output, done.turns, done.runs, done.usage_calls) == ("saw 4 tool results", 5, 3, 5)
+    assert [e["order_id"] for e in run_log.entries("tool", name="agent_refund")] == ["o-1", "o-2", "o-3", "o-4"]

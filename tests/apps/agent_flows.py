@@ -135,3 +135,42 @@ repeating = tether.Agent(REPEATING.model, name="repeater", tools=[agent_refund],
 @tether.workflow
 async def agent_repeating(task: str) -> str:
     return (await repeating.run(task)).output
+
+
+@tether.workflow
+async def agent_native(model: str) -> tether.AgentResult[Resolution]:
+    """An agent on a real OpenAI-compatible endpoint: tools and the final answer as native tool calls."""
+    agent = tether.Agent(model, name="native", instructions="Resolve it.", tools=[agent_refund],
+                         output_type=Resolution, max_turns=3)
+    return await agent.run("Refund o-5, 3 EUR")
+
+
+def _long_script(call: ModelCall) -> Any:
+    turn = _turn(call)
+    if turn < 5:
+        return {"tool_calls": [{"name": "agent_refund", "arguments": {"order_id": f"o-{turn}", "amount": turn}}]}
+    return {"final": f"saw {sum(1 for m in call.messages if m.role == 'tool')} tool results"}
+
+
+LONG = ScriptedModel("agent-long", _long_script)
+long_agent = tether.Agent(LONG.model, name="long", tools=[agent_refund], max_turns=10, turns_per_run=2)
+
+
+class LongJob(BaseModel):
+    task: str
+    checkpoint: tether.AgentCheckpoint | None = None
+    runs: int = 1
+
+
+class LongDone(BaseModel):
+    output: str
+    turns: int
+    runs: int
+    usage_calls: int
+
+
+@tether.workflow
+async def agent_long(job: LongJob) -> LongDone:
+    result = await long_agent.run(job.task, resume=job.checkpoint, continue_with=lambda ck: LongJob(
+        task=job.task, checkpoint=ck, runs=job.runs + 1))
+    return LongDone(output=result.output, turns=result.turns, runs=job.runs, usage_calls=result.usage.calls)

@@ -23,6 +23,7 @@ from tether.llm._types import ToolSpec
 from tether.step import Step, step
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
+_ARG = re.compile(r"^(?: {4}|\t)(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")  # "    name (type): text"
 _SECTIONS = ("Args:", "Arguments:", "Returns:", "Raises:", "Example:", "Examples:", "Yields:", "Attributes:")
 
 
@@ -157,10 +158,10 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
         if not section:
             summary.append(stripped)
         elif section in ("Args:", "Arguments:") and stripped:
-            name, sep, text = stripped.partition(":")
-            if sep and line.startswith((" " * 4, "\t")) and not line.startswith(" " * 8) and " " not in name.strip():
-                current = name.strip().split(" ")[0]
-                args[current] = text.strip()
+            entry = _ARG.match(line)
+            if entry:
+                current = entry.group(1)
+                args[current] = entry.group(2).strip()
             elif current:
                 args[current] = f"{args[current]} {stripped}"
     return " ".join(" ".join(summary).split()), args
