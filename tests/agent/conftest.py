@@ -15,6 +15,7 @@ def _payload_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Stored conversations go to a temporary store (worker subprocesses inherit it)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("TETHER_PAYLOAD_STORE", str(tmp_path_factory.mktemp("payloads")))
+    mp.setenv("TETHER_VAULT", str(tmp_path_factory.mktemp("vault") / "vault.db"))
     yield
     mp.undo()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import tether
 from tests.agent.conftest import RunLog
 from tests.apps import agent_flows as app
@@ -93,3 +95,18 @@ async def test_long_agent_continues_as_new_with_its_conversation(tether_client: 
     # 5 turns, 2 per run: the third run gives the answer, having seen every earlier tool result
     assert (done.output, done.turns, done.runs, done.usage_calls) == ("saw 4 tool results", 5, 3, 5)
     assert [e["order_id"] for e in run_log.entries("tool", name="agent_refund")] == ["o-1", "o-2", "o-3", "o-4"]
+
+
+async def test_sensitive_values_reach_the_model_as_previews_and_handles_are_stopped(
+        tether_client: tether.Client) -> None:
+    before = len(app.SOV_MODEL.calls)
+    async with tether.Worker(tether_client, queues=["main", "agentvault"]):
+        run = await tether_client.start(app.agent_sov, "who is ann?")
+        with pytest.raises(tether.RunFailed) as info:
+            await asyncio.wait_for(run.result(), 60)
+    assert info.value.error_type == "EgressBlocked"
+    assert "'ssn' from zone 'agentvault'" in str(info.value) and app.SOV_MODEL.model in str(info.value)
+    seen = [m.content for call in app.SOV_MODEL.calls[before:] for m in call.messages]
+    assert len(app.SOV_MODEL.calls) - before == 2  # the third turn, with the handle in it, never went out
+    assert any("<ssn (sensitive): ***-**-6789>" in c for c in seen)
+    assert not any("123-45-6789" in c or "<<sensitive:" in c for c in seen)

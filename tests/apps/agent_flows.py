@@ -174,3 +174,35 @@ async def agent_long(job: LongJob) -> LongDone:
     result = await long_agent.run(job.task, resume=job.checkpoint, continue_with=lambda ck: LongJob(
         task=job.task, checkpoint=ck, runs=job.runs + 1))
     return LongDone(output=result.output, turns=result.turns, runs=job.runs, usage_calls=result.usage.calls)
+
+
+# ---- sensitive values meeting an agent ----------------------------------------------------
+
+
+@tether.step(runs_on="agentvault")
+def agent_identity(customer: str) -> dict[str, Any]:
+    """The customer's identity record, kept in the vault zone."""
+    return {"customer": customer, "ssn": tether.sensitive("123-45-6789", label="ssn", preview=True)}
+
+
+@tether.step(runs_on="agentvault")
+def agent_ssn_line(customer: str) -> str:
+    """A careless tool: formats a handle into its text."""
+    return f"{customer}'s ssn: {tether.sensitive('123-45-6789', label='ssn')}"
+
+
+def _sov_script(call: ModelCall) -> Any:
+    turn = _turn(call)
+    tool = {1: "agent_identity", 2: "agent_ssn_line"}.get(turn)
+    if tool:
+        return {"tool_calls": [{"name": tool, "arguments": {"customer": "ann"}}]}
+    return {"final": "done"}
+
+
+SOV_MODEL = ScriptedModel("agent-sov", _sov_script)
+sov_agent = tether.Agent(SOV_MODEL.model, name="sov", tools=[agent_identity, agent_ssn_line], max_turns=4)
+
+
+@tether.workflow
+async def agent_sov(task: str) -> str:
+    return (await sov_agent.run(task)).output
