@@ -139,7 +139,11 @@ class Agent(Generic[T]):
         self._order: list[Any] = _in_order(tools, self.tools, self.toolsets)
         _unique([t.name for t in self.tools])
         self.output_type = output_type
-        self._adapter, self._schema, self._output_name = _output(output_type) if output_type else (None, None, None)
+        self._adapter: TypeAdapter[Any] | None = None
+        self._schema: dict[str, Any] | None = None
+        self._output_name: str | None = None
+        if output_type is not None:
+            self._adapter, self._schema, self._output_name = _output(output_type)
         self.max_turns = max_turns
         self.name = name
         self.temperature = temperature
@@ -216,8 +220,7 @@ class Agent(Generic[T]):
                              purpose="agent", temperature=self.temperature, max_tokens=self.max_tokens,
                              output_schema=self._schema, output_name=self._output_name, fallback=i,
                              repair=st.repairs, reason=why)
-            _check_egress(call.messages, model)
-            try:
+            try:  # ask() runs the egress guard: a tool result carrying a handle never reaches the model
                 return await ask(call)
             except ModelError as exc:
                 failures.append(exc)
@@ -340,14 +343,6 @@ def _unique(names: list[str]) -> None:
     if twice:
         raise UsageError(f"two tools are named {', '.join(map(repr, twice))}; rename one with "
                          "tether.tool(..., name=...) or give an MCP server a prefix=")
-
-
-def _check_egress(messages: list[Message], model: str) -> None:
-    try:
-        from tether.sensitive import check_egress
-    except ImportError:  # pragma: no cover - the sovereignty layer is part of tether
-        return
-    check_egress([m.model_dump(exclude_none=True) for m in messages], destination=model)
 
 
 __all__ = ["Agent", "AgentCheckpoint", "AgentResult", "Tool", "Toolset"]

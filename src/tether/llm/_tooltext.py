@@ -95,11 +95,11 @@ def action_schema(tools: list[ToolSpec], output_schema: dict[str, Any] | None) -
     final: dict[str, Any] = {"type": "object", "properties": {
         "final": inline_refs(output_schema) if output_schema else {"type": "string"}}, "required": ["final"]}
     if not calls:
-        return _bounded(final)
+        return _bounded(final)  # type: ignore[no-any-return]
     use_tools = {"type": "object", "properties": {"tool_calls": {
         "type": "array", "items": calls[0] if len(calls) == 1 else {"anyOf": calls}, "minItems": 1,
         "maxItems": MAX_CALLS}}, "required": ["tool_calls"]}
-    return _bounded({"anyOf": [use_tools, final]})
+    return _bounded({"anyOf": [use_tools, final]})  # type: ignore[no-any-return]
 
 
 def _bounded(node: Any) -> Any:
