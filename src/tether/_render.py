@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tether._labels import step_label
 from tether.durations import format_duration
 from tether.engine.client import RunDetail, RunSummary
 from tether.engine.history import StepRecord
@@ -66,7 +67,7 @@ def steps_table(steps: list[StepRecord]) -> Table:
         table.add_column(col, overflow="fold")
     for i, s in enumerate(steps, 1):
         style = STATUS_STYLE.get(s.status, "")
-        table.add_row(str(i), escape(llm_report.step_label(s)) if s.kind == "step" else f"{s.name} ({s.kind})",
+        table.add_row(str(i), escape(step_label(s)) if s.kind == "step" else f"{s.name} ({s.kind})",
                       s.zone or "", f"[{style}]{s.status}[/]",
                       str(s.attempts) if s.kind == "step" else "",
                       format_duration(s.duration) if s.duration is not None else "-",
@@ -105,4 +106,4 @@ def step_line(s: StepRecord) -> str:
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
     err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired", "waiting") else ""
-    return f"  [{style}]{mark}[/] {escape(llm_report.step_label(s))}{zone}{took}{tries}{err}"
+    return f"  [{style}]{mark}[/] {escape(step_label(s))}{zone}{took}{tries}{err}"

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tether._labels import step_label
 from tether.engine.client import Client, RunDetail, RunSummary
 from tether.engine.history import StepRecord
 from tether.llm import _report as llm_report
@@ -175,7 +176,7 @@ def _timeline(detail: RunDetail, by_step: dict[int, int]) -> list[TimelineRow]:
     total = max((end - start).total_seconds(), 1e-6) if start else 1.0
     rows = []
     for i, s in enumerate(detail.steps, 1):
-        label = llm_report.step_label(s) if s.kind == "step" else s.name
+        label = step_label(s) if s.kind == "step" else s.name
         at = (s.scheduled_at - start).total_seconds() / total if (s.scheduled_at and start) else 0.0
         stop = s.ended_at or (end if s.status in ("running", "retrying", "scheduled", "waiting") else s.scheduled_at)
         length = ((stop - s.scheduled_at).total_seconds() / total) if (stop and s.scheduled_at) else 0.0
