@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tether.errors import UsageError
+from tether.errors import ConfigError, UsageError
 from tether.observe import _stats
 from tether.observe._store import SpanStore, SqliteSpanExporter
 
@@ -62,3 +62,18 @@ def test_percentiles_are_nearest_rank() -> None:
     values = [0.1, 0.2, 0.3, 0.4, 1.0]
     assert _stats.percentile(values, 50) == 0.3 and _stats.percentile(values, 95) == 1.0
     assert _stats.percentile([], 50) == 0.0
+
+
+def test_a_store_whose_schema_is_not_written_yet_reads_as_empty(tmp_path: Path) -> None:
+    """The first exporter creates the file a moment before its table: readers (Studio's
+    metrics, `tether stats`) see an empty store then, not an error."""
+    import sqlite3
+
+    path = tmp_path / "traces.db"
+    sqlite3.connect(str(path)).close()  # the file exists, the schema does not
+    store = SpanStore(path)
+    assert store.exists
+    assert store.since(0) == [] and store.run_spans("r") == [] and store.run_ids_like("r") == []
+    path.write_bytes(b"not a database at all, truly")
+    with pytest.raises(ConfigError, match="cannot read the span store"):
+        store.since(0)

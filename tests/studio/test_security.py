@@ -122,7 +122,7 @@ async def test_no_decrypted_page_is_cached_and_bodies_are_limited(studio: Studio
             for url in ("/runs", f"/runs/{run.id}", f"/runs/{run.id}/live", "/runs/rows", "/inbox", "/metrics",
                         "/start/studio_claim", "/api/tasks"):
                 r = await http.get(url)
-                assert r.status_code == 200, url
+                assert r.status_code == 200, f"{url}: {r.text[-600:]}"
                 assert r.headers["cache-control"] == "no-store", url
                 assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
                 assert r.headers["x-content-type-options"] == "nosniff"

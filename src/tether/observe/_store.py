@@ -185,17 +185,23 @@ class SpanStore:
         return self.path.is_file()
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[StoredSpan]:
+        return [_span(r) for r in self._rows(sql, params)]
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         if not self.exists:
             return []
         try:
             db = _connect(self.path, create=False)
             try:
-                rows = db.execute(sql, tuple(params)).fetchall()
+                return db.execute(sql, tuple(params)).fetchall()
             finally:
                 db.close()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # the first exporter created the file, not yet its schema
+                return []
+            raise ConfigError(f"cannot read the span store {str(self.path)!r}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"cannot read the span store {str(self.path)!r}: {exc}") from None
-        return [_span(r) for r in rows]
 
     def run_spans(self, run_id: str) -> list[StoredSpan]:
         """Every span of the traces that contain run `run_id`, oldest first."""
@@ -211,14 +217,8 @@ class SpanStore:
 
     def run_ids_like(self, prefix: str, limit: int = 5) -> list[str]:
         """Stored run ids starting with `prefix` (for a helpful error)."""
-        if not self.exists:
-            return []
-        db = _connect(self.path, create=False)
-        try:
-            rows = db.execute("SELECT DISTINCT run_id FROM spans WHERE run_id LIKE ? ORDER BY run_id "
-                              "LIMIT ?", (prefix.replace("%", "") + "%", limit)).fetchall()
-        finally:
-            db.close()
+        rows = self._rows("SELECT DISTINCT run_id FROM spans WHERE run_id LIKE ? ORDER BY run_id LIMIT ?",
+                          (prefix.replace("%", "") + "%", limit))
         return [r[0] for r in rows]
 
 

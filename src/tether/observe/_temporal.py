@@ -113,6 +113,8 @@ class _RunSpans(WorkflowInboundInterceptor):
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             result = await super().execute_workflow(input)
+        except GeneratorExit:
+            raise  # evicted from this worker's cache (e.g. shutdown): the run goes on elsewhere
         except BaseException as exc:
             _end_run(span, info.workflow_type, exc)
             raise
