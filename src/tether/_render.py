@@ -19,9 +19,9 @@ from tether.llm import _report as llm_report
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",
                 "cancelled": "magenta", "terminated": "magenta", "timed out": "red",
                 "scheduled": "dim", "waiting": "cyan", "answered": "green", "expired": "red",
-                "noted": "blue"}
+                "noted": "blue", "lost": "yellow"}
 MARK = {"completed": "✓", "failed": "✗", "timed out": "✗", "cancelled": "⊘", "retrying": "↻",
-        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗", "noted": "✎"}
+        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗", "noted": "✎", "lost": "↻"}
 
 
 def to_json(value: Any) -> str:
@@ -52,7 +52,9 @@ def runs_table(runs: list[RunSummary]) -> Table:
 def step_error(s: StepRecord) -> str:
     """The error, or the last failure of a step that was retried."""
     if s.waiting_for:
-        return f"waiting for {s.waiting_for}"
+        return f"waiting for {s.waiting_for}" + (f" ({s.lost})" if s.lost else "")
+    if s.lost:
+        return s.lost
     if s.error:
         return s.error
     if s.last_failure and s.attempts > 1:
@@ -105,5 +107,6 @@ def step_line(s: StepRecord) -> str:
     tries = f" ({s.attempts} attempts)" if s.attempts > 1 else ""
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
-    err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired", "waiting") else ""
+    shows_error = s.status in ("retrying", "failed", "timed out", "expired", "waiting", "lost")
+    err = f" [dim]{err}[/]" if err and shows_error else ""
     return f"  [{style}]{mark}[/] {escape(step_label(s))}{zone}{took}{tries}{err}"

@@ -238,6 +238,26 @@ def heartbeat(*details: Any) -> None:
     _engine.heartbeat(*details)
 
 
+def idempotency_key(scope: str = "") -> str:
+    """A key for the external effect of the running step call, to give the outside system.
+
+    Completed steps never run again, but an attempt cut off in the middle of its effect
+    (its worker died after charging the card, before reporting) is retried. Pass this key
+    to the payment, booking or mail API so it ignores the repeat: it is the same for every
+    attempt of this step call in this run and differs between calls and between runs.
+    Use `scope` when one step makes several effects ("charge", "receipt").
+
+    Outside a step attempt (a step called directly in a unit test) it returns a new
+    random key on each call.
+
+    Example:
+        >>> @tether.step
+        ... def charge(order: Order) -> str:
+        ...     return payments.charge(order.total, idempotency_key=tether.idempotency_key())
+    """
+    return _engine.idempotency_key(scope)
+
+
 def run_id() -> str | None:
     """The workflow id of the current run (inside a workflow or step), else None."""
     return _engine.current_run_id()

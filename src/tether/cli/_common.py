@@ -28,6 +28,8 @@ TlsCert = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CERT", help="mTL
 TlsKey = Annotated[str | None, typer.Option(envvar="TETHER_TLS_KEY", help="mTLS client key file.")]
 TlsCa = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CA", help="CA bundle for the server.")]
 ApiKey = Annotated[str | None, typer.Option(envvar="TETHER_API_KEY", help="API key (Temporal Cloud).")]
+Grace = Annotated[str, typer.Option(
+    envvar="TETHER_GRACE", help="On SIGTERM/Ctrl-C, how long steps in flight may take to finish (e.g. 30s).")]
 StateDir = Annotated[Path, typer.Option(envvar="TETHER_STATE_DIR", help="Where the embedded engine keeps its state.")]
 
 

@@ -20,6 +20,7 @@ from tether import _render
 from tether.cli._common import (
     Address,
     ApiKey,
+    Grace,
     Namespace,
     Queue,
     StateDir,
@@ -34,13 +35,15 @@ from tether.cli._common import (
 from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
 from tether.cli.observe import CaptureContent, MetricsPort, telemetry_setup
 from tether.codec import worker_codec
+from tether.durations import parse_duration
+from tether.engine import liveness
 from tether.engine.app import load_app, split_target
 from tether.engine.client import Client, resolve_workflow
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server
 from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
-from tether.errors import UsageError
+from tether.errors import ServerUnavailable, UsageError
 from tether.llm import _report as llm_report
 
 
@@ -55,17 +58,22 @@ def dev(
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
     studio: Annotated[bool, typer.Option("--studio/--no-studio", help="Serve Studio, the web app.")] = True,
     studio_port: Annotated[int, typer.Option(help="Studio's port on 127.0.0.1.")] = 7300,
+    grace: Grace = "30s",
 ) -> None:
-    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them."""
+    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them
+    (steps in flight get --grace to finish; a second Ctrl-C stops at once)."""
+    seconds = parse_duration(grace, what="--grace").total_seconds()
     loaded = load_app(app_spec)
     use_dev_key(state_dir)
     telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
     asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
-                     conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None))
+                     conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None,
+                     grace=seconds))
 
 
 async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, separate: bool,
-               state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None) -> None:
+               state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None,
+               grace: float = 30.0) -> None:
     info = running_server(state_dir)
     server = None
     if info is None:
@@ -80,8 +88,8 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
         client = Client(await conn.connect(), conn)
         queues = [MAIN] if separate else [MAIN, *zones]
         if separate:
-            children = [_spawn_zone_worker(spec, z, conn) for z in zones]
-        worker = Worker(client, queues=queues)
+            children = [_spawn_zone_worker(spec, z, conn, grace) for z in zones]
+        worker = Worker(client, queues=queues, grace=grace)
         if studio is not None:
             from tether.cli.studio import start_for_dev
 
@@ -93,30 +101,49 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
         if studio is not None:
             out.print(studio_line)
         out.print("  ready: `tether run APP:WORKFLOW --input JSON` in another terminal; Ctrl-C stops")
-        await _until_signal(worker.run())
+        await _until_signal(worker.run(), grace=grace)
     finally:
         if web is not None:
             await web.stop()
         for child in children:
             child.terminate()
-        for child in children:
-            child.wait(10)
+        for child in children:  # zone workers shut down gracefully on SIGTERM
+            try:
+                child.wait(grace + 10)
+            except subprocess.TimeoutExpired:
+                child.kill()
         if server is not None:
             server.stop()
         out.print("stopped")
 
 
-def _spawn_zone_worker(spec: str, zone: str, conn: Connection) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "tether", "worker", spec, "--queues", zone,
+def _spawn_zone_worker(spec: str, zone: str, conn: Connection, grace: float) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "tether", "worker", spec, "--queues", zone, "--grace", f"{grace:g}s",
            "--address", conn.address, "--namespace", conn.namespace, "--task-queue", conn.task_queue]
     return subprocess.Popen(cmd)
 
 
-async def _until_signal(coro: Any) -> None:
+async def _until_signal(coro: Any, *, grace: float | None = None) -> None:
+    """Run `coro` until SIGINT/SIGTERM. With `grace`, the first signal starts a graceful
+    shutdown (said in one line) and a second one cuts it short."""
     task = asyncio.ensure_future(coro)
     loop = asyncio.get_running_loop()
+    signals = 0
+
+    def stop() -> None:
+        nonlocal signals
+        signals += 1
+        if grace is not None and signals == 1:
+            err.print(f"stopping: taking no new work; {liveness.in_flight()} step attempt(s) in flight have "
+                      f"{grace:g}s to finish and report (what still runs then is retried at once "
+                      "elsewhere); Ctrl-C again stops now")
+        elif grace is not None:
+            err.print("stopping now: unfinished step attempts are retried elsewhere once their "
+                      "heartbeats lapse")
+        task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop)
     try:
         await task
     except asyncio.CancelledError:
@@ -266,23 +293,42 @@ def worker(
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
     key_file: KeyFile = None, allow_plaintext: AllowPlaintext = False,
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
+    grace: Grace = "30s",
 ) -> None:
-    """Run a worker for APP against any Temporal server or cluster."""
+    """Run a worker for APP against any Temporal server or cluster.
+
+    It waits for the server if it is not up yet. SIGTERM or Ctrl-C stops taking work and
+    lets steps in flight finish within --grace; a second Ctrl-C stops at once.
+    """
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
+    seconds = parse_duration(grace, what="--grace").total_seconds()
     telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
     conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-    asyncio.run(_worker(conn, wanted))
+    asyncio.run(_worker(conn, wanted, seconds))
 
 
-async def _worker(conn: Connection, queues: list[str] | None) -> None:
-    client = Client(await conn.connect(), conn)
-    w = Worker(client, queues=queues)
+async def _worker(conn: Connection, queues: list[str] | None, grace: float) -> None:
+    client = Client(await _connect_patiently(conn), conn)
+    w = Worker(client, queues=queues, grace=grace)
     ring = getattr(conn.codec, "keyring", None)
     sealed = f"payload key {ring.primary.id}" if ring else "[yellow]payloads NOT encrypted[/]"
     err.print(f"worker on {conn.address} namespace {conn.namespace}: {', '.join(w.task_queues)}; {sealed}")
-    await _until_signal(w.run())
+    await _until_signal(w.run(), grace=grace)
+
+
+async def _connect_patiently(conn: Connection) -> Any:
+    """Connect, waiting for a server that is not up yet (backoff up to 30 s, said on each try)."""
+    delay = 1.0
+    while True:
+        try:
+            return await conn.connect()
+        except ServerUnavailable as exc:
+            err.print(f"waiting for the Temporal server at {conn.address} ({exc.reason or 'unreachable'}); "
+                      f"next try in {delay:g}s; Ctrl-C stops")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 @app.command()

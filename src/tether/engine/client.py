@@ -130,14 +130,25 @@ class Run:
 
 
     async def _note_missing_zone_workers(self, steps: list[StepRecord], queue: str) -> None:
-        """Mark steps waiting on a zone that no worker serves, so they do not look like a hang."""
-        waiting = [s for s in steps if s.kind == "step" and s.zone and s.status in ("scheduled", "retrying")]
-        for zone in sorted({s.zone for s in waiting if s.zone}):
-            if await _has_step_worker(self._client, zone_queue(base_queue(queue), zone)):
-                continue
-            for s in waiting:
-                if s.zone == zone:
-                    s.status, s.waiting_for = "waiting", f"a worker in zone {zone}"
+        """Mark steps that wait for a worker, so they do not look like a hang: at once when no
+        worker of their zone polled lately, and when a due attempt sat untaken for a few seconds
+        (a worker that just died still looks present to the engine for up to a minute)."""
+        now = datetime.now(UTC)
+        waiting = [s for s in steps if s.kind == "step" and s.status in ("scheduled", "retrying")]
+        for zone in sorted({s.zone or "" for s in waiting}):
+            in_zone = [s for s in waiting if (s.zone or "") == zone]
+            where = f"a worker in zone {zone}" if zone else "a worker"
+            present = await _has_step_worker(self._client, zone_queue(base_queue(queue), zone or None))
+            for s in in_zone:
+                idle = (now - s.waiting_since).total_seconds() if s.waiting_since else 0.0
+                if not present and zone:
+                    s.status, s.waiting_for = "waiting", where
+                elif idle >= UNTAKEN_AFTER:
+                    s.status, s.waiting_for = "waiting", f"{where}: none has taken it for {idle:.0f}s"
+
+
+UNTAKEN_AFTER = 3.0
+"""Seconds a due step attempt may wait before `describe()` says no worker is taking it."""
 
 
 async def _has_step_worker(client: Client, queue: str) -> bool:

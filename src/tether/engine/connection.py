@@ -5,6 +5,7 @@ Every setting can come from an argument or a `TETHER_*` environment variable.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client as TemporalClient
 from temporalio.converter import PayloadCodec
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import TLSConfig
 
 from tether import observe
@@ -89,6 +91,7 @@ class Connection:
         try:
             return await TemporalClient.connect(
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
+                runtime=core_runtime(),
                 data_converter=data_converter(self.payload_codec()),
                 interceptors=observe.client_interceptors(self.telemetry),
             )
@@ -102,6 +105,21 @@ class Connection:
         return self.codec if self.codec is not None else codec_from_env()
 
 
+_runtime: Runtime | None = None
+
+
+def core_runtime() -> Runtime:
+    """The SDK core's runtime for this process, its log lines forwarded to Python logging
+    (logger `temporalio.core`), so they take the configured format: JSON lines or plain
+    text, never the core's own ANSI-coloured console output."""
+    global _runtime
+    if _runtime is None:
+        forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+        _runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding)))
+    return _runtime
+
+
 def _read(path: str | None, what: str) -> bytes | None:
     if not path:
         return None
@@ -111,6 +129,18 @@ def _read(path: str | None, what: str) -> bytes | None:
         raise ConfigError(f"cannot read the {what} {path!r}: {exc.strerror}") from None
 
 
+_REASONS = (("connectionrefused", "connection refused"), ("connection refused", "connection refused"),
+            ("dns error", "unknown host"), ("failed to lookup", "unknown host"),
+            ("timed out", "timed out"), ("deadline", "timed out"), ("certificate", "TLS certificate rejected"))
+
+
 def _short(exc: BaseException) -> str:
+    """Why a connection failed, in a few whole words (the native error is a long Rust debug string)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    low = text.lower()
+    for needle, reason in _REASONS:
+        if needle in low:
+            return reason
+    if len(text) <= 300:
+        return text
+    return text[:300].rsplit(" ", 1)[0] + " …"

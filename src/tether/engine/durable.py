@@ -22,9 +22,12 @@ from temporalio.exceptions import (
     CancelledError,
     ChildWorkflowError,
     RetryState,
+    TimeoutType,
 )
+from temporalio.exceptions import TimeoutError as StepTimeout
 
 from tether.durations import parse_duration
+from tether.engine import liveness
 from tether.errors import RunFailed, StepFailed, TetherError
 
 if TYPE_CHECKING:
@@ -130,7 +133,7 @@ async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[s
             args=step.bind_args(args, kwargs),
             task_queue=queue,
             start_to_close_timeout=opts.timeout,
-            heartbeat_timeout=opts.heartbeat,
+            heartbeat_timeout=opts.heartbeat or liveness.default_heartbeat_timeout(),
             retry_policy=policy,
             result_type=step.return_type,
         )
@@ -153,8 +156,10 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
         RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
         RetryState.TIMEOUT: "timed out",
     }.get(exc.retry_state, "failed") if exc.retry_state else "failed"
-    if cause is not None and type(cause).__name__ == "TimeoutError":
+    if isinstance(cause, StepTimeout):
         error_type = error_type or "Timeout"
+        if cause.type == TimeoutType.HEARTBEAT:
+            message = "its worker was lost (no heartbeat within the step's heartbeat timeout)"
     what = f"{error_type}: {message}" if error_type else message
     return StepFailed(f"step {name!r} failed ({reason}): {what}", step=name,
                       error_type=error_type, reason=reason, error_message=message)
@@ -219,6 +224,7 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
     from tether.engine.boundary import zone_bound  # resolves handles in arguments, seals Sensitive results
 
     fn = zone_bound(step)
+    run: Callable[..., Any]
 
     if step.is_async:
 
@@ -229,16 +235,20 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
             except TetherError as exc:
                 raise _as_application_error(exc) from exc
 
-        return activity.defn(name=step.name)(run_async)
+        run = run_async
+    else:
 
-    @functools.wraps(fn)
-    def run_sync(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except TetherError as exc:
-            raise _as_application_error(exc) from exc
+        @functools.wraps(fn)
+        def run_sync(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except TetherError as exc:
+                raise _as_application_error(exc) from exc
 
-    return activity.defn(name=step.name)(run_sync)
+        run = run_sync
+    # attempts heartbeat on their own unless the step set `heartbeat=` and beats itself
+    setattr(run, liveness.PULSE, "manual" if step.options.heartbeat else "auto")
+    return activity.defn(name=step.name)(run)
 
 
 def _as_application_error(exc: TetherError) -> BaseException:
@@ -254,8 +264,12 @@ def _as_application_error(exc: TetherError) -> BaseException:
 
 
 def heartbeat(*details: Any) -> None:
-    if activity.in_activity():
+    if activity.in_activity() and not liveness.user_heartbeat(*details):
         activity.heartbeat(*details)
+
+
+def idempotency_key(scope: str = "") -> str:
+    return liveness.idempotency_key(scope)
 
 
 def current_run_id() -> str | None:

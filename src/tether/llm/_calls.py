@@ -99,7 +99,7 @@ def configure(model: str | None = None, *, timeout: Duration | None = None,
     if heartbeat is not None:
         s.heartbeat = _positive(heartbeat, "heartbeat")
         if s.heartbeat < timedelta(seconds=1):
-            raise UsageError("heartbeat: model calls heartbeat every 0.5s, so use at least '1s'")
+            raise UsageError("heartbeat: use at least '1s' (model calls heartbeat four times per heartbeat timeout)")
     if retries is not None:
         if isinstance(retries, bool) or not isinstance(retries, int | RetryPolicy):
             raise UsageError(f"retries: expected an int or a RetryPolicy, got {retries!r}")
