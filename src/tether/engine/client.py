@@ -6,6 +6,7 @@ the only code path that talks to Temporal on their behalf.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,23 +86,32 @@ class Run:
         """The run's id (Temporal's workflow id)."""
         return self._handle.id
 
-    async def result(self) -> Any:
+    async def result(self, *, outage: float = 120.0) -> Any:
         """Wait for the run to finish and return its result.
+
+        Waiting survives a server restart: an unreachable server is retried with backoff
+        for up to `outage` seconds in a row.
 
         Raises:
             RunFailed: The workflow failed; carries its error message and type.
             RunCancelled: The run was cancelled.
         """
-        try:
-            return await self._handle.result()
-        except WorkflowFailureError as exc:
-            cause = exc.cause
-            if isinstance(cause, CancelledError):
-                raise RunCancelled(self.id) from None
-            message = getattr(cause, "message", None) or str(cause)
-            raise RunFailed(self.id, message, error_type=getattr(cause, "type", "") or "") from None
-        except RPCError as exc:
-            raise _not_found(self.id, exc) from None
+        delay, waited = 0.2, 0.0
+        while True:
+            try:
+                return await self._handle.result()
+            except WorkflowFailureError as exc:
+                cause = exc.cause
+                if isinstance(cause, CancelledError):
+                    raise RunCancelled(self.id) from None
+                message = getattr(cause, "message", None) or str(cause)
+                raise RunFailed(self.id, message, error_type=getattr(cause, "type", "") or "") from None
+            except RPCError as exc:
+                if exc.status not in _TRANSIENT or waited >= outage:
+                    raise _not_found(self.id, exc) from None
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     async def cancel(self) -> None:
         """Ask the run to stop; steps in flight are cancelled, the run ends as cancelled."""
@@ -158,6 +168,11 @@ async def _has_step_worker(client: Client, queue: str) -> bool:
                                  task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
     recent = datetime.now(UTC).timestamp() - 90
     return any(p.last_access_time.ToSeconds() >= recent for p in resp.pollers)
+
+
+_TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED,
+              RPCStatusCode.CANCELLED, RPCStatusCode.INTERNAL}
+"""Statuses of a server that is restarting or unreachable for a moment (retried while waiting)."""
 
 
 def _not_found(run_id: str, exc: RPCError) -> Exception:
