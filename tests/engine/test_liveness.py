@@ -262,3 +262,14 @@ async def test_a_retried_failure_is_one_log_line_without_traceback(tether_client
     assert "RuntimeError: transient failure; retry 2 in 0.1s" in lines[0]
     assert "Traceback" not in text and '"exception"' not in text, text
     assert "\x1b[" not in text, "no colour codes in a log that is not a terminal"
+
+
+def test_an_outage_is_one_whole_line_from_the_cli() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    proc = subprocess.run([sys.executable, "-m", "tether", "runs", "--address", address],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: cannot reach the Temporal server at {address} (connection refused); ")
+    assert "Os {" not in lines[0] and "Traceback" not in proc.stderr
