@@ -19,7 +19,7 @@ from tether.llm import _report as llm_report
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",
                 "cancelled": "magenta", "terminated": "magenta", "timed out": "red",
                 "scheduled": "dim", "waiting": "cyan", "answered": "green", "expired": "red",
-                "noted": "blue", "lost": "yellow"}
+                "noted": "blue", "lost": "yellow", "stuck": "bold red"}
 MARK = {"completed": "✓", "failed": "✗", "timed out": "✗", "cancelled": "⊘", "retrying": "↻",
         "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗", "noted": "✎", "lost": "↻"}
 
@@ -40,12 +40,13 @@ def _took(start: datetime | None, end: datetime | None) -> str:
 def runs_table(runs: list[RunSummary]) -> Table:
     """The `tether runs` table."""
     table = Table(box=None, header_style="bold")
-    for col in ("RUN ID", "WORKFLOW", "STATUS", "STARTED", "TOOK"):
-        table.add_column(col)
+    why = any(r.stuck for r in runs)
+    for col in ("RUN ID", "WORKFLOW", "STATUS", "STARTED", "TOOK", *(["WHY"] if why else [])):
+        table.add_column(col, overflow="fold")
     for r in runs:
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(r.id, r.workflow, f"[{style}]{r.status}[/]", _when(r.started_at),
-                      _took(r.started_at, r.closed_at))
+                      _took(r.started_at, r.closed_at), *([escape(r.stuck or "")] if why else []))
     return table
 
 
@@ -88,8 +89,8 @@ def print_run(console: Console, run: RunDetail) -> None:
         console.print("[bold]result[/]", to_json(run.result), highlight=False)
     if run.error:
         console.print(f"[bold red]error[/] {run.error}", highlight=False)
-    if run.workflow_task_error and run.status == "running":
-        console.print(f"[bold red]stuck[/] workflow code is failing: {run.workflow_task_error}")
+    if run.stuck:
+        console.print(f"[bold red]stuck[/] {escape(run.stuck)}  (end it with `tether terminate {run.id}`)")
     if run.steps:
         console.print(steps_table(run.steps))
     else:

@@ -1,4 +1,4 @@
-"""Core commands: dev, run, worker, runs, show, cancel."""
+"""Core commands: dev, run, worker, runs, show, cancel, terminate."""
 
 from __future__ import annotations
 
@@ -399,3 +399,22 @@ def cancel(
     asyncio.run(go())
 
 
+
+
+@app.command()
+def terminate(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
+    reason: Annotated[str, typer.Option(help="Why, kept in the run's history.")] = "terminated from the CLI",
+    state_dir: StateDir = Path(".tether"),
+    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
+    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
+) -> None:
+    """End a run at once, running none of its code (for a stuck run that cancel cannot reach)."""
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+
+    async def go() -> None:
+        async with open_session(conn, state_dir) as s:
+            await s.client.terminate(run_id, reason)
+        out.print(f"terminated {run_id}")
+
+    asyncio.run(go())

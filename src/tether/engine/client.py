@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from tether import _registry
 from tether.engine.connection import Connection
 from tether.engine.durable import base_queue, zone_queue
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
+from tether.engine.stuck import stuck_reason
 from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow
 from tether.workflow import Workflow
 
@@ -52,6 +53,7 @@ class RunSummary:
     closed_at: datetime | None
     task_queue: str
     open_tasks: int = 0  # human tasks waiting for an answer
+    stuck: str | None = None  # why a "stuck" run cannot move, and what to do
 
 
 @dataclass
@@ -70,6 +72,7 @@ class RunDetail:
     error_type: str | None
     steps: list[StepRecord]
     workflow_task_error: str | None
+    stuck: str | None = None  # why a running run cannot move, and what to do
 
 
 class Run:
@@ -130,12 +133,15 @@ class Run:
         hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
         merge_pending(hist.steps, desc.raw_description.pending_activities)
         await self._note_missing_zone_workers(hist.steps, desc.task_queue)
+        stuck = None
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            stuck = await stuck_reason(self._client.temporal, self.id, desc.task_queue, desc.workflow_type)
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
             started_at=desc.start_time, closed_at=desc.close_time, task_queue=desc.task_queue,
             input=hist.input, result=hist.result, error=hist.error, error_type=hist.error_type,
-            steps=hist.steps, workflow_task_error=hist.workflow_task_error,
+            steps=hist.steps, workflow_task_error=hist.workflow_task_error, stuck=stuck,
         )
 
 
@@ -257,8 +263,8 @@ class Client:
             clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
         if workflow:
             clauses.append(f"WorkflowType = '{_quote(workflow)}'")
-        if status:
-            clauses.append(f"ExecutionStatus = '{_status_query(status)}'")
+        if status:  # "stuck" runs are running ones that cannot move
+            clauses.append(f"ExecutionStatus = '{_status_query('running' if status == 'stuck' else status)}'")
         query = " AND ".join(clauses) or None
         out: list[RunSummary] = []
         async for ex in self.temporal.list_workflows(query, limit=limit):
@@ -268,7 +274,36 @@ class Client:
                                   task_queue=ex.task_queue,
                                   open_tasks=len(ex.search_attributes.get("TetherOpenTasks") or [])))
         out.sort(key=lambda r: r.started_at or _EPOCH, reverse=True)
+        out = await self._mark_stuck(out)
+        return [r for r in out if r.status == "stuck"] if status == "stuck" else out
+
+    async def _mark_stuck(self, runs: list[RunSummary]) -> list[RunSummary]:
+        """The runs, running ones that cannot move marked `stuck` with the reason (20 checked at once)."""
+
+        async def check(r: RunSummary) -> RunSummary:
+            if r.status != "running":
+                return r
+            try:
+                why = await stuck_reason(self.temporal, r.id, r.task_queue, r.workflow)
+            except RPCError:
+                return r
+            return replace(r, status="stuck", stuck=why) if why else r
+
+        out: list[RunSummary] = []
+        for i in range(0, len(runs), 20):
+            out += await asyncio.gather(*(check(r) for r in runs[i:i + 20]))
         return out
+
+    async def terminate(self, run_id: str, reason: str) -> None:
+        """End a run at once, without running any of its code (for runs no worker can run).
+
+        Raises:
+            RunNotFound: No run with this id is open.
+        """
+        try:
+            await self.temporal.get_workflow_handle(run_id).terminate(reason=reason)
+        except RPCError as exc:
+            raise _not_found(run_id, exc) from None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
