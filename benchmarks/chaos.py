@@ -160,6 +160,7 @@ class Report:
     reran: int = 0
     thrown_away_kill: int = 0
     thrown_away_sigterm: int = 0
+    thrown_away_outage: int = 0
     dup_keyed: int = 0
     dup_plain: int = 0
     recovery: list[float] = field(default_factory=list)
@@ -212,6 +213,7 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
     killed: list[tuple[float, int]] = []
     sigtermed: set[int] = set()
     restarted_at: float | None = None
+    outage_from: float | None = None
     background: list[asyncio.Task[None]] = []
     try:
         client = await tether.Client.connect(server.address, task_queue=QUEUE)
@@ -223,14 +225,20 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
                   for i in range(runs)]
         handles = [await client.start(process_order, o, id=f"chaos-{o.id}") for o in orders]
         results = asyncio.ensure_future(asyncio.gather(*(_outcome(h) for h in handles)))
-        faults = ["kill"] * kills + (["sigterm"] if sigterm else []) + (["restart"] if restart else [])
-        random.Random(3).shuffle(faults)
+        # kills and the SIGTERM first, the server restart last: recovery after a kill is measured
+        # without an outage in the way (the restart's own figure is progress after it)
+        faults = ["kill"] * kills + (["sigterm"] if sigterm else [])
+        faults.insert(len(faults) // 2 + 1, "pause")
+        faults += ["pause", "pause", "pause", "restart"] if restart else []
         for fault in faults:
             await asyncio.wait({results}, timeout=4.0)
             if results.done():
                 break
+            if fault == "pause":
+                continue
             if fault == "restart":
                 server.kill()
+                outage_from = time.time()
                 await asyncio.sleep(2.0)
                 server = DevServer(tmp / "state", port=port, ui_port=0).start()
                 restarted_at = time.time()
@@ -258,7 +266,8 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
                 report.lost += 1
             else:
                 report.failed[outcome] += 1
-        await _count_reruns(client, handles, Journal.read(journal), report, sigtermed)
+        outage = (outage_from, (restarted_at or outage_from) + 15) if outage_from else None
+        await _count_reruns(client, handles, Journal.read(journal), report, sigtermed, outage)
     finally:
         for task in background:
             task.cancel()
@@ -292,7 +301,7 @@ async def _peek(handle: tether.Run) -> str:
 
 
 async def _count_reruns(client: tether.Client, handles: list[tether.Run], journal: Journal, report: Report,
-                        sigtermed: set[int]) -> None:
+                        sigtermed: set[int], outage: tuple[float, float] | None) -> None:
     """Compare step bodies in the journal with the attempts the engine recorded as completing."""
     completed_attempt: dict[tuple[str, str], int] = {}
     for h in handles:
@@ -307,7 +316,7 @@ async def _count_reruns(client: tether.Client, handles: list[tether.Run], journa
             elif ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 a = ev.activity_task_completed_event_attributes
                 completed_attempt[(h.id, scheduled[a.scheduled_event_id])] = started[a.started_event_id]
-    for _, event, run, act, _, attempt, pid in journal.rows:
+    for at, event, run, act, _, attempt, pid in journal.rows:
         done_at = completed_attempt.get((run, act))
         if done_at is None:
             continue
@@ -316,6 +325,8 @@ async def _count_reruns(client: tether.Client, handles: list[tether.Run], journa
         elif event == "done" and attempt != done_at:
             if pid in sigtermed:
                 report.thrown_away_sigterm += 1
+            elif outage is not None and outage[0] - 1 <= at <= outage[1]:
+                report.thrown_away_outage += 1  # finished while the server was down: not recorded
             else:
                 report.thrown_away_kill += 1
 
@@ -348,10 +359,11 @@ def print_report(r: Report) -> None:
     print(f"completed steps run again:                 {r.reran}")
     print(f"finished bodies thrown away by SIGTERM:    {r.thrown_away_sigterm}")
     print(f"finished bodies cut off by SIGKILL:        {r.thrown_away_kill}  (after their effect, before reporting)")
+    print(f"finished bodies lost to the server outage: {r.thrown_away_outage}  (finished while it was down)")
     print(f"duplicate charges with idempotency key:    {r.dup_keyed}")
     print(f"duplicate charges without a key:           {r.dup_plain}")
     print(f"recovery after SIGKILL p50 / p95:          {pct(r.recovery, 50)} / {pct(r.recovery, 95)}  "
-          f"({len(r.recovery)} cut-off attempts)")
+          f"({len(r.recovery)} cut-off attempts: {', '.join(f'{x:.1f}' for x in sorted(r.recovery))})")
     progress = f"{r.restart_progress:.1f}s" if r.restart_progress is not None else "-"
     print(f"progress after the server restart:         {progress}")
 

@@ -85,7 +85,7 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
     web = None
     try:
         conn = Connection(address=address, namespace=conn.namespace, task_queue=conn.task_queue)
-        client = Client(await conn.connect(), conn)
+        client = Client(await conn.connect(patient=True), conn)
         queues = [MAIN] if separate else [MAIN, *zones]
         if separate:
             children = [_spawn_zone_worker(spec, z, conn, grace) for z in zones]
@@ -323,7 +323,7 @@ async def _connect_patiently(conn: Connection) -> Any:
     delay = 1.0
     while True:
         try:
-            return await conn.connect()
+            return await conn.connect(patient=True)
         except ServerUnavailable as exc:
             err.print(f"waiting for the Temporal server at {conn.address} ({exc.reason or 'unreachable'}); "
                       f"next try in {delay:g}s; Ctrl-C stops")

@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.client import Client as TemporalClient
 from temporalio.converter import PayloadCodec
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import TLSConfig
+from temporalio.service import RetryConfig, TLSConfig
 
 from tether import observe
 from tether.engine.converter import data_converter
@@ -82,8 +82,12 @@ class Connection:
             server_root_ca_cert=_read(self.tls_ca, "TLS CA bundle"),
         )
 
-    async def connect(self) -> TemporalClient:
+    async def connect(self, *, patient: bool = False) -> TemporalClient:
         """Open a Temporal client with tether's data converter.
+
+        Args:
+            patient: Retry calls through a server outage of up to two minutes (workers: a step
+                result reported while the server restarts is kept) instead of ten seconds.
 
         Raises:
             ServerUnavailable: Nothing answered at the address.
@@ -91,7 +95,7 @@ class Connection:
         try:
             return await TemporalClient.connect(
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
-                runtime=core_runtime(),
+                runtime=core_runtime(), retry_config=_PATIENT if patient else None,
                 data_converter=data_converter(self.payload_codec()),
                 interceptors=observe.client_interceptors(self.telemetry),
             )
@@ -104,6 +108,8 @@ class Connection:
 
         return self.codec if self.codec is not None else codec_from_env()
 
+
+_PATIENT = RetryConfig(max_interval_millis=5_000, max_elapsed_time_millis=120_000, max_retries=60)
 
 _runtime: Runtime | None = None
 
