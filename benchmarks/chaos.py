@@ -211,7 +211,7 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
     workers = Workers(server.address, logs)
     report = Report(runs=runs)
     killed: list[tuple[float, int]] = []
-    sigtermed: set[int] = set()
+    sigtermed: dict[int, float] = {}
     restarted_at: float | None = None
     outage_from: float | None = None
     background: list[asyncio.Task[None]] = []
@@ -254,7 +254,7 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
                 report.kills += 1
             else:
                 proc.send_signal(signal.SIGTERM)
-                sigtermed.add(proc.pid)
+                sigtermed[proc.pid] = time.time()
                 report.sigterms += 1
         done, _ = await asyncio.wait({results}, timeout=deadline)
         outcomes = results.result() if done else [await _peek(h) for h in handles]
@@ -301,7 +301,7 @@ async def _peek(handle: tether.Run) -> str:
 
 
 async def _count_reruns(client: tether.Client, handles: list[tether.Run], journal: Journal, report: Report,
-                        sigtermed: set[int], outage: tuple[float, float] | None) -> None:
+                        sigtermed: dict[int, float], outage: tuple[float, float] | None) -> None:
     """Compare step bodies in the journal with the attempts the engine recorded as completing."""
     completed_attempt: dict[tuple[str, str], int] = {}
     for h in handles:
@@ -323,7 +323,7 @@ async def _count_reruns(client: tether.Client, handles: list[tether.Run], journa
         if event == "start" and attempt > done_at:
             report.reran += 1
         elif event == "done" and attempt != done_at:
-            if pid in sigtermed:
+            if pid in sigtermed and at >= sigtermed[pid]:  # finished during the graceful shutdown
                 report.thrown_away_sigterm += 1
             elif outage is not None and outage[0] - 1 <= at <= outage[1]:
                 report.thrown_away_outage += 1  # finished while the server was down: not recorded
@@ -358,7 +358,8 @@ def print_report(r: Report) -> None:
         print(f"  failed: {n} x {cause}")
     print(f"completed steps run again:                 {r.reran}")
     print(f"finished bodies thrown away by SIGTERM:    {r.thrown_away_sigterm}")
-    print(f"finished bodies cut off by SIGKILL:        {r.thrown_away_kill}  (after their effect, before reporting)")
+    print(f"finished bodies not recorded otherwise:    {r.thrown_away_kill}  (a SIGKILL after their effect, "
+          "or an attempt the engine had already timed out)")
     print(f"finished bodies lost to the server outage: {r.thrown_away_outage}  (finished while it was down)")
     print(f"duplicate charges with idempotency key:    {r.dup_keyed}")
     print(f"duplicate charges without a key:           {r.dup_plain}")

@@ -64,8 +64,12 @@ def after(journal: str) -> str:
 
 @tether.step(retries=10)
 def crash(journal: str) -> str:
-    """A poison step: it kills the worker that runs it, every time (and may retry 10 times)."""
+    """A poison step: it kills the worker that runs it, every time (and may retry 10 times).
+
+    It works a moment first (as a model loads before it segfaults), so its first heartbeat
+    reaches the engine."""
     _write(journal, "crash")
+    time.sleep(1.0)
     os.kill(os.getpid(), signal.SIGKILL)
     return "unreachable"
 

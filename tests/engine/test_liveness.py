@@ -273,3 +273,14 @@ def test_an_outage_is_one_whole_line_from_the_cli() -> None:
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: cannot reach the Temporal server at {address} (connection refused); ")
     assert "Os {" not in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_lost_attempts_are_counted_from_the_markers_attempts_leave() -> None:
+    from tether.engine.liveness import MARKER, lost_so_far
+
+    assert lost_so_far(None, 2) == 0, "an attempt that never ran tether's code is not counted"
+    ran = {MARKER: 1, "lost": 0, "beat": 100.0, "deadline": 400.0, "timeout": 10.0}
+    assert lost_so_far(ran, 2) == 1, "it ran, went silent and never said it ended: lost"
+    assert lost_so_far({**ran, "ended": True}, 2) == 0, "it ended (returned, raised or was handed back)"
+    assert lost_so_far({**ran, "beat": 395.0}, 2) == 0, "it beat until its deadline: a timeout, not a loss"
+    assert lost_so_far({**ran, MARKER: 2, "lost": 2}, 3) == 3

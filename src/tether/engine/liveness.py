@@ -71,12 +71,15 @@ def lost_so_far(previous: dict[str, Any] | None, attempt: int) -> int:
 
     An attempt that ends (returns or raises, also when a graceful shutdown hands it back)
     says so in its last heartbeat, which the engine keeps with the failure. One whose last
-    marker is still open was cut off with its worker, unless it kept beating until its own
-    deadline (a timeout, retried as usual). Attempts that left no marker at all are lost.
+    marker is still open was cut off while it ran (its worker died or froze), unless it kept
+    beating until its own deadline (a timeout, retried as usual). Attempts that left no
+    marker never got to run tether's code (e.g. an overloaded worker that had not started
+    them); they are not counted, so only attempts that really ran and vanished make a step
+    "poison".
     """
     if previous is None:
-        return attempt - 1
-    lost = int(previous.get("lost", 0)) + max(0, attempt - int(previous[MARKER]) - 1)
+        return 0
+    lost = int(previous.get("lost", 0))
     if previous.get("ended") or int(previous[MARKER]) >= attempt:
         return lost
     beat, deadline, every = (float(previous.get(k, 0)) for k in ("beat", "deadline", "timeout"))
