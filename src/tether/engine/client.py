@@ -89,16 +89,30 @@ class Run:
         """The run's id (Temporal's workflow id)."""
         return self._handle.id
 
-    async def result(self, *, outage: float = 120.0) -> Any:
+    async def result(self, *, timeout: float | None = None, outage: float = 120.0) -> Any:
         """Wait for the run to finish and return its result.
 
         Waiting survives a server restart: an unreachable server is retried with backoff
         for up to `outage` seconds in a row.
 
+        Args:
+            timeout: Give up waiting after this many seconds (the run goes on).
+            outage: How long an unreachable server is waited for.
+
         Raises:
             RunFailed: The workflow failed; carries its error message and type.
             RunCancelled: The run was cancelled.
+            TimeoutError: The run had not finished within `timeout` seconds.
         """
+        if timeout is None:
+            return await self._result(outage)
+        try:
+            return await asyncio.wait_for(self._result(outage), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"run {self.id} did not finish within {timeout:g}s; it goes on "
+                               f"(`tether show {self.id}`)") from None
+
+    async def _result(self, outage: float) -> Any:
         delay, waited = 0.2, 0.0
         while True:
             try:

@@ -92,6 +92,24 @@ class TaskInbox:
             found = [t for t in found if t.assignee == assignee]
         return TaskList(sorted(found, key=lambda t: t.opened_at), unreadable=unreadable)
 
+    async def wait(self, run_id: str, *, timeout: float = 30.0) -> HumanTask:
+        """Wait until the run `run_id` has an open task and return it (the oldest one).
+
+        Handy in tests: start a run, `task = await client.tasks.wait(run.id)`, answer it.
+
+        Raises:
+            TimeoutError: No task opened within `timeout` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = await self.list(run_id=run_id)
+            if found:
+                return found[0]
+            if loop.time() >= deadline:
+                raise TimeoutError(f"run {run_id} opened no human task within {timeout:g}s")
+            await asyncio.sleep(0.1)
+
     async def get(self, task_id: str) -> HumanTask:
         """One task, open or closed, with its question, schema and context.
 

@@ -27,6 +27,7 @@ from tether.errors import (
 )
 from tether.llm._spec import parse_model
 from tether.llm._step import call_model
+from tether.llm._substitute import substituted
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, RunUsage
 from tether.sensitive import check_egress
 from tether.step import RetryPolicy, StepOptions
@@ -138,6 +139,9 @@ async def ask(call: ModelCall) -> ModelReply:
         ModelError: The provider failed for good (after the step's retries).
         ConfigError / UsageError: The model cannot be used here (no key, no extra, …).
     """
+    answering = substituted(call.model)
+    if answering != call.model:  # a test gave this model's calls to another
+        call = call.model_copy(update={"model": answering})
     if in_workflow():
         from tether.engine.durable import execute_step
 
