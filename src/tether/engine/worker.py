@@ -11,26 +11,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from tether import observe
 from tether.engine.client import Client
 from tether.engine.durable import step_activity, zone_queue
+from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
 from tether.step import Step, check_zone
 from tether.workflow import Workflow
 
 MAIN = "main"
 """Name of the main queue in `queues=`: workflow code and steps without a zone."""
-
-_PASSTHROUGH = ("tether", "pydantic", "pydantic_core", "annotated_types", "rich", "typer", "opentelemetry")
-
-
-def sandbox_runner() -> SandboxedWorkflowRunner:
-    """Temporal's determinism sandbox, with tether and its pure dependencies passed through."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
-
 
 class Worker:
     """Runs workflows and steps for some queues of a deployment.
@@ -85,15 +76,22 @@ class Worker:
             where = "the main queue" if zone is None else f"zone {zone!r}"
             raise UsageError(f"nothing to serve on {where}: no workflow or step runs there "
                              "(check --queues and the steps' runs_on)")
-        return TemporalWorker(
-            self.client.temporal,
-            task_queue=zone_queue(self.client.connection.task_queue, zone),
-            workflows=workflows, activities=activities,
-            activity_executor=self._executor, workflow_runner=sandbox_runner(),
-            max_concurrent_activities=concurrency,
-            interceptors=observe.worker_interceptors(self.client.temporal.config()["interceptors"],
-                                                     self.client.connection.telemetry),
-        )
+        try:
+            return TemporalWorker(
+                self.client.temporal,
+                task_queue=zone_queue(self.client.connection.task_queue, zone),
+                workflows=workflows, activities=activities,
+                activity_executor=self._executor,
+                workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
+                max_concurrent_activities=concurrency,
+                interceptors=observe.worker_interceptors(self.client.temporal.config()["interceptors"],
+                                                         self.client.connection.telemetry),
+            )
+        except RuntimeError as exc:  # the sandbox refused a workflow's module: say which line and why
+            clear = explain(exc)
+            if clear is None:
+                raise
+            raise clear from exc
 
     @property
     def task_queues(self) -> list[str]:
