@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any, TextIO
 
 
 def main() -> None:
     """Load the model named on the command line, then answer requests until stdin closes."""
+    # Ctrl-C reaches the whole process group: the worker decides when this process stops
+    # (it closes stdin), so a worker shutting down gracefully can still finish its calls
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # native code printing to stdout must not corrupt the reply stream
     sys.stdout = sys.stderr
@@ -67,10 +71,12 @@ def _grammar(llama: Any, schema: dict[str, Any]) -> Any:
         text = json_schema_to_gbnf(json.dumps(schema))
     except Exception:  # what llama-cpp-python does for a schema it cannot convert: any JSON
         text = JSON_GBNF
-    sampler = native.llama_sampler_init_grammar(llama._model.vocab, text.encode("utf-8"), b"root")
-    if not sampler:
-        return None
-    native.llama_sampler_free(sampler)
+    vocab = getattr(getattr(llama, "_model", None), "vocab", None)
+    if vocab is not None:  # (llama-cpp-python internals: skip the check rather than fail every call)
+        sampler = native.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+        if not sampler:
+            return None
+        native.llama_sampler_free(sampler)
     return LlamaGrammar.from_string(text, verbose=False)
 
 

@@ -162,6 +162,10 @@ class LlamaProcess:
             code = proc.wait()
         if self._drain is not None:
             self._drain.join(STOP_GRACE)  # its last words may still be in the pipe
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
         how = f"signal {_signal_name(-code)}" if code < 0 else f"exit code {code}"
         said = [line for line in self._stderr if "error" in line.lower()]
         return f"{how}; it said: {said[-1][:200]}" if said else how
