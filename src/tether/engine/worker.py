@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from tether import observe
 from tether.durations import Duration, parse_duration
@@ -20,6 +19,7 @@ from tether.engine import liveness
 from tether.engine.client import Client
 from tether.engine.durable import step_activity, zone_queue
 from tether.engine.liveness import LivenessInterceptor
+from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
 from tether.step import Step, check_zone
 from tether.workflow import Workflow
@@ -28,14 +28,6 @@ MAIN = "main"
 """Name of the main queue in `queues=`: workflow code and steps without a zone."""
 
 STICKY_TIMEOUT = timedelta(seconds=3)
-
-_PASSTHROUGH = ("tether", "pydantic", "pydantic_core", "annotated_types", "rich", "typer", "opentelemetry")
-
-
-def sandbox_runner() -> SandboxedWorkflowRunner:
-    """Temporal's determinism sandbox, with tether and its pure dependencies passed through."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
 
 
 class Worker:
@@ -97,19 +89,26 @@ class Worker:
             where = "the main queue" if zone is None else f"zone {zone!r}"
             raise UsageError(f"nothing to serve on {where}: no workflow or step runs there "
                              "(check --queues and the steps' runs_on)")
-        return TemporalWorker(
-            self.client.temporal,
-            task_queue=zone_queue(self.client.connection.task_queue, zone),
-            workflows=workflows, activities=activities,
-            activity_executor=self._executor, workflow_runner=sandbox_runner(),
-            max_concurrent_activities=concurrency,
-            graceful_shutdown_timeout=self.grace,
-            # a workflow cached on a worker that died moves to another one within seconds
-            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
-            interceptors=[LivenessInterceptor(),
-                          *observe.worker_interceptors(self.client.temporal.config()["interceptors"],
-                                                       self.client.connection.telemetry)],
-        )
+        try:
+            return TemporalWorker(
+                self.client.temporal,
+                task_queue=zone_queue(self.client.connection.task_queue, zone),
+                workflows=workflows, activities=activities,
+                activity_executor=self._executor,
+                workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
+                max_concurrent_activities=concurrency,
+                graceful_shutdown_timeout=self.grace,
+                # a workflow cached on a worker that died moves to another one within seconds
+                sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+                interceptors=[LivenessInterceptor(),
+                              *observe.worker_interceptors(self.client.temporal.config()["interceptors"],
+                                                           self.client.connection.telemetry)],
+            )
+        except RuntimeError as exc:  # the sandbox refused a workflow's module: say which line and why
+            clear = explain(exc)
+            if clear is None:
+                raise
+            raise clear from exc
 
     @property
     def task_queues(self) -> list[str]:
