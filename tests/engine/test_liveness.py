@@ -284,3 +284,30 @@ def test_lost_attempts_are_counted_from_the_markers_attempts_leave() -> None:
     assert lost_so_far({**ran, "ended": True}, 2) == 0, "it ended (returned, raised or was handed back)"
     assert lost_so_far({**ran, "beat": 395.0}, 2) == 0, "it beat until its deadline: a timeout, not a loss"
     assert lost_so_far({**ran, MARKER: 2, "lost": 2}, 3) == 3
+
+
+async def test_the_sdk_cores_own_lines_are_log_lines_too(tmp_path: Path) -> None:
+    """Core warnings (here: polls failing while the server is gone) come out as JSON log lines."""
+    import json
+
+    port = free_port()
+    server = DevServer(tmp_path / "state", port=port, ui_port=0).start()
+    cmd = [sys.executable, "-m", "tether", "worker", APP, "--address", f"127.0.0.1:{port}", "--task-queue",
+           "core-logs", "--allow-plaintext"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        client = await tether.Client.connect(f"127.0.0.1:{port}", task_queue="core-logs")
+        await _wait_polling(client, proc)
+        server.kill()
+        await asyncio.sleep(8)  # the worker's polls fail and the core says so
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+        server.stop()
+    text = output.decode()
+    core = [json.loads(line) for line in text.splitlines()
+            if line.startswith("{") and '"temporalio.core' in line]
+    assert core, text
+    assert all(c["level"] in ("warning", "error") for c in core)
+    assert "\x1b[" not in text
