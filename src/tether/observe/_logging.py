@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -110,8 +111,6 @@ class StepFailureLines(logging.Filter):
     everything under `--debug` (TETHER_DEBUG=1)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        import os
-
         if getattr(record, "__temporal_error_identifier", None) != "ActivityFailure" or not record.exc_info:
             return True
         if os.environ.get("TETHER_DEBUG") == "1":
@@ -182,8 +181,6 @@ def setup_logging(level: int | str | None = None, *, json_lines: bool | None = N
     Returns:
         The handler installed on the root logger (replacing one installed earlier by this function).
     """
-    import os
-
     global _handler
     out = stream or sys.stderr
     as_json = json_lines if json_lines is not None else not _isatty(out)
