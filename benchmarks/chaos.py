@@ -245,6 +245,8 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
                 report.restarts += 1
                 continue
             busy = await _busy_worker(workers, journal)
+            if busy is None and fault == "sigterm":  # a graceful stop is worth testing even when idle
+                busy = next(((s, p) for s, p in workers.slots.items() if s != "vault" and p.poll() is None), None)
             if busy is None:
                 continue
             _, proc = busy

@@ -37,10 +37,10 @@ from tether.cli.observe import CaptureContent, MetricsPort, telemetry_setup
 from tether.codec import worker_codec
 from tether.durations import parse_duration
 from tether.engine import liveness
-from tether.engine.app import load_app, split_target
+from tether.engine.app import App, load_app, split_target
 from tether.engine.client import Client, resolve_workflow
 from tether.engine.connection import Connection
-from tether.engine.devserver import DevServer, running_server
+from tether.engine.devserver import DevServer, running_server, stop_running
 from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
 from tether.errors import ServerUnavailable, UsageError
@@ -49,7 +49,7 @@ from tether.llm import _report as llm_report
 
 @app.command()
 def dev(
-    app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file with workflows.")],
+    app_spec: Annotated[str | None, typer.Argument(metavar="APP", help="Module or .py file with workflows.")] = None,
     port: Annotated[int, typer.Option(help="gRPC port of the embedded engine.")] = 7233,
     ui_port: Annotated[int | None, typer.Option(help="Web UI port (default: port + 1000).")] = None,
     separate_zones: Annotated[bool, typer.Option(help="Run each zone's steps in its own process.")] = False,
@@ -59,21 +59,29 @@ def dev(
     studio: Annotated[bool, typer.Option("--studio/--no-studio", help="Serve Studio, the web app.")] = True,
     studio_port: Annotated[int, typer.Option(help="Studio's port on 127.0.0.1.")] = 7300,
     grace: Grace = "30s",
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the engine left running for this folder.")] = False,
 ) -> None:
     """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them
     (steps in flight get --grace to finish; a second Ctrl-C stops at once)."""
+    if stop:
+        stopped = stop_running(state_dir)
+        out.print(f"stopped the engine at {stopped.address}" if stopped else f"no engine runs for {state_dir}/")
+        return
+    if app_spec is None:
+        raise UsageError("name the app to serve: tether dev APP (a module or a .py file)")
     seconds = parse_duration(grace, what="--grace").total_seconds()
     loaded = load_app(app_spec)
     use_dev_key(state_dir)
     telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
-    asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
+    asyncio.run(_dev(loaded, port, ui_port, separate_zones, state_dir,
                      conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None,
                      grace=seconds))
 
 
-async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, separate: bool,
+async def _dev(loaded: App, port: int, ui_port: int | None, separate: bool,
                state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None,
                grace: float = 30.0) -> None:
+    spec, zones = loaded.spec, loaded.zones()
     info = running_server(state_dir)
     server = None
     if info is None:
@@ -101,7 +109,11 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
         if studio is not None:
             out.print(studio_line)
         out.print("  ready: `tether run APP:WORKFLOW --input JSON` in another terminal; Ctrl-C stops")
-        await _until_signal(worker.run(), grace=grace)
+        watch = asyncio.ensure_future(_warn_on_change(loaded.files()))
+        try:
+            await _until_signal(worker.run(), grace=grace)
+        finally:
+            watch.cancel()
     finally:
         if web is not None:
             await web.stop()
@@ -114,7 +126,27 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
                 child.kill()
         if server is not None:
             server.stop()
-        out.print("stopped")
+            out.print("stopped")
+        else:
+            out.print(f"stopped; the engine at {address} keeps running (another `tether dev` started it): "
+                      "`tether dev --stop` stops it")
+
+
+async def _warn_on_change(files: list[Path], every: float = 1.0) -> None:
+    """Say once when the app's code changes: new runs replay the new workflow code, but this
+    worker's steps keep the code it loaded."""
+    def stamps() -> dict[Path, float]:
+        return {f: f.stat().st_mtime for f in files if f.exists()}
+
+    before = stamps()
+    while True:
+        await asyncio.sleep(every)
+        now = stamps()
+        changed = [f for f in files if now.get(f) != before.get(f)]
+        if changed:
+            err.print(f"[yellow]{changed[0].name} changed[/]: workflow code is re-read for every run, but steps "
+                      "still run the code loaded at start; restart `tether dev` to load it")
+            return
 
 
 def _spawn_zone_worker(spec: str, zone: str, conn: Connection, grace: float) -> subprocess.Popen[bytes]:

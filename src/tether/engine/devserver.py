@@ -254,3 +254,21 @@ def running_server(state_dir: str | Path = ".tether") -> ServerInfo | None:
     if _alive(info.pid) and _accepts(host, int(port)):
         return info
     return None
+
+
+def stop_running(state_dir: str | Path = ".tether", *, timeout: float = 15.0) -> ServerInfo | None:
+    """Stop the dev server running for this folder (`tether dev --stop`); returns what was stopped."""
+    info = running_server(state_dir)
+    if info is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(info.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(info.pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        (Path(state_dir) / STATE_FILE).unlink()
+    return info

@@ -125,8 +125,9 @@ async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[s
     opts = options or step.options
     queue = zone_queue(base_queue(workflow.info().task_queue), opts.runs_on)
     policy = retry_policy(step, opts)
-    if attempts is not None:
-        policy.maximum_attempts = attempts
+    # the engine allows a few more attempts than the step, for attempts lost with their
+    # workers; the step's own budget is kept on the worker (liveness)
+    policy.maximum_attempts = liveness.engine_attempts(attempts if attempts is not None else policy.maximum_attempts)
     try:
         return await workflow.execute_activity(
             step.name,
@@ -151,7 +152,8 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
         cause = cause.cause  # the codec's own error (e.g. DecryptionFailed) says what to fix
     error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else ""
     message = getattr(cause, "message", None) or str(cause or exc)
-    reason = {
+    spent = isinstance(cause, ApplicationError) and bool(cause.details) and cause.details[-1] == liveness.SPENT
+    reason = "retries exhausted" if spent else {
         RetryState.NON_RETRYABLE_FAILURE: "non-retryable",
         RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
         RetryState.TIMEOUT: "timed out",

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ActivityOutboundInterceptor,
@@ -48,14 +48,15 @@ def default_heartbeat_timeout() -> timedelta:
     return max(value, timedelta(seconds=1))
 
 
-def max_lost_attempts() -> int:
-    """How many attempts of one step may lose their worker before the step fails
-    (`TETHER_MAX_LOST_ATTEMPTS`, default 3)."""
-    raw = os.environ.get("TETHER_MAX_LOST_ATTEMPTS", "3")
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        return 3
+LOST_ALLOWANCE = 3
+"""Attempts of one step call that may be lost with their worker (or handed back at a
+shutdown) on top of the step's own attempts; a step that loses this many fails (`WorkerLost`).
+Infrastructure faults do not use up the retries a step set for its own errors."""
+
+
+def engine_attempts(step_attempts: int) -> int:
+    """The engine's maximum attempts for a step allowed `step_attempts` (0: unlimited)."""
+    return step_attempts + LOST_ALLOWANCE if step_attempts > 0 else 0
 
 
 def marker(details: Sequence[Any]) -> dict[str, Any] | None:
@@ -80,8 +81,10 @@ def lost_so_far(previous: dict[str, Any] | None, attempt: int) -> int:
     if previous is None:
         return 0
     lost = int(previous.get("lost", 0))
-    if previous.get("ended") or int(previous[MARKER]) >= attempt:
+    if int(previous[MARKER]) >= attempt:
         return lost
+    if previous.get("ended"):
+        return lost + 1 if previous.get("handed_back") else lost
     beat, deadline, every = (float(previous.get(k, 0)) for k in ("beat", "deadline", "timeout"))
     timed_out = deadline > 0 and beat >= deadline - every
     return lost if timed_out else lost + 1
@@ -134,7 +137,7 @@ async def hand_back(client: Any, task_queues: Sequence[str]) -> int:
         if pulse.task_queue not in task_queues:
             continue
         _pulses.pop(token, None)
-        pulse.state["ended"] = True
+        pulse.state.update(ended=True, handed_back=True)
         error = ApplicationError("the worker stopped before this attempt finished; retrying it elsewhere",
                                  type="WorkerShutdown")
         try:
@@ -178,8 +181,7 @@ class _Inbound(ActivityInboundInterceptor):
         if mode is None:  # a plain temporalio activity served beside tether's steps
             return await super().execute_activity(input)
         lost = lost_so_far(marker(info.heartbeat_details), info.attempt)
-        limit = max_lost_attempts()
-        if lost >= limit:
+        if lost >= LOST_ALLOWANCE:
             raise ApplicationError(
                 f"step {info.activity_type!r} lost its worker on {lost} attempts (the worker crashed, "
                 "was killed or stopped responding while running it); not retrying it again",
@@ -192,11 +194,35 @@ class _Inbound(ActivityInboundInterceptor):
             beating = asyncio.create_task(pulse.run(max(0.2, pulse.state["timeout"] / 4)))
         try:
             return await super().execute_activity(input)
+        except Exception as exc:
+            final = _final_if_spent(exc, info, lost)
+            if final is exc:
+                raise
+            raise final from exc.__cause__ if isinstance(exc, ApplicationError) else exc
         finally:
             if beating is not None:
                 beating.cancel()
             _pulses.pop(info.task_token, None)
             pulse.end()
+
+
+def _final_if_spent(exc: Exception, info: activity.Info, lost: int) -> Exception:
+    """`exc`, made non-retryable when it used up the step's own attempts: the engine allows
+    `LOST_ALLOWANCE` more, for attempts lost with their workers, and those do not count here."""
+    engine_max = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    if not engine_max or info.attempt - lost < engine_max - LOST_ALLOWANCE:
+        return exc
+    if isinstance(exc, ApplicationError | CancelledError) and (
+            not isinstance(exc, ApplicationError) or exc.non_retryable):
+        return exc
+    return ApplicationError(exc.message if isinstance(exc, ApplicationError) else str(exc),
+                            *(exc.details if isinstance(exc, ApplicationError) else ()), SPENT,
+                            type=exc.type if isinstance(exc, ApplicationError) else type(exc).__name__,
+                            non_retryable=True)
+
+
+SPENT = {"tether": "retries exhausted"}
+"""Last detail of the error that ended a step because its own attempts were used up."""
 
 
 class LivenessInterceptor(Interceptor):
