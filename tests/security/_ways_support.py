@@ -21,12 +21,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-              stdin: str | None = None, timeout: float = 90) -> tuple[int, str, str]:
-    """Run `python -m tether ARGS` to its end without blocking the event loop."""
+              stdin: str | None = None, timeout: float = 90, unset: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    """Run `python -m tether ARGS` to its end without blocking the event loop (`unset`: variables left out)."""
+    full = {k: v for k, v in {**os.environ, "COLUMNS": "200", **(env or {})}.items() if k not in unset}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tether", *args, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd or REPO,
-        env={**os.environ, "COLUMNS": "200", **(env or {})})
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=cwd or REPO, env=full)
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

@@ -172,9 +172,7 @@ class DevServer:
                 raise ConfigError(f"{name} port {port} on {self.host} is already in use by "
                                   f"another program; choose another with {flag}")
         if self.state_dir is not None:
-            secure_state_dir(self.state_dir)
-            if self.db_path is not None:
-                private_file(self.db_path)  # its -wal/-shm files follow its mode
+            secure_state_dir(self.state_dir)  # the database itself is created under the umask below
             with open(private_file(self.state_dir / "temporal.log"), "ab") as log:
                 self.process = self._spawn(log.fileno())
         else:
