@@ -42,7 +42,8 @@ async def test_a_cross_site_post_cannot_answer_a_task(tether_client: tether.Clie
                 body = json.dumps(PAYMENT)
                 # what <form enctype="text/plain"> or fetch(..., {mode: "no-cors"}) on another site sends
                 attempts = [
-                    {"Content-Type": "text/plain", "Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"},
+                    {"Content-Type": "text/plain", "Origin": "https://attacker.example",
+                     "Sec-Fetch-Site": "cross-site"},
                     {"Content-Type": "text/plain", "Origin": "https://attacker.example"},
                     {"Content-Type": "text/plain", "Sec-Fetch-Site": "cross-site"},
                     {"Content-Type": "text/plain;charset=UTF-8"},  # a browser that sends neither header
@@ -78,7 +79,8 @@ async def test_beyond_loopback_a_token_is_required(tether_client: tether.Client,
                     httpx.AsyncClient(base_url=api.url, timeout=60) as http:
                 assert "token required" in api.banner
                 url = f"/api/tasks/{task_id}/answer"
-                for auth in ({}, {"Authorization": "Bearer wrong-token-0000000"}, {"Authorization": "ops-token-0123456789"}):
+                wrong = ({}, {"Authorization": "Bearer wrong-token-0000000"}, {"Authorization": "ops-token-0123456789"})
+                for auth in wrong:
                     assert (await http.get("/api/tasks", headers=auth)).status_code == 401
                     assert (await http.post(url, json=PAYMENT, headers=auth)).status_code == 401
                 r = await http.post(url, json=PAYMENT, headers={"Authorization": "Bearer ops-token-0123456789"})
