@@ -162,10 +162,11 @@ def _too_large(size: int | None, limit: int) -> Response:
 
 
 class _BodyLimit:
-    """413 for bodies over the limit, by Content-Length or, for chunked uploads, once read.
+    """413 for bodies over the limit, by Content-Length or once read.
 
-    A body without Content-Length is read (up to the limit) before the handler sees it, so
-    a form sent chunked is refused whole rather than cut short.
+    Every body is read (up to the limit) before the handler sees it, whatever the headers
+    say: a form sent chunked, or with a Content-Length beside `Transfer-Encoding: chunked`,
+    is refused whole rather than cut short or let through.
     """
 
     def __init__(self, app: ASGIApp, *, max_body: int) -> None:
@@ -177,11 +178,8 @@ class _BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            if length.isdigit() and int(length) > self.max_body:
-                await _too_large(int(length), self.max_body)(scope, receive, send)
-                return
-            await self.app(scope, receive, send)  # the server reads exactly Content-Length bytes
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _too_large(int(length), self.max_body)(scope, receive, send)
             return
         body, size = await _read_body(receive, self.max_body)
         if body is None:
