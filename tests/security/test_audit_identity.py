@@ -5,6 +5,7 @@ calling it, unless the server was started with `--allow-self-answer`."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import os
@@ -17,8 +18,8 @@ from mcp import Client, StdioServerParameters
 from mcp_types import Implementation
 
 import tether
-from tests.apps import agent_serve
 from tests.human.conftest import wait_for_task
+from tests.security import ways_app
 from tests.security._ways_support import REPO, cli, end, served, waiting_run
 from tether.engine.devserver import DevServer
 
@@ -87,7 +88,7 @@ async def test_studio_records_the_login(tether_client: tether.Client, tmp_path: 
 def _mcp(client: tether.Client, *extra: str) -> StdioServerParameters:
     conn = client.connection
     return StdioServerParameters(command=sys.executable, cwd=str(REPO), env=dict(os.environ), args=[
-        "-m", "tether", "mcp", "serve", "tests.apps.agent_serve", "--wait", "1", "--address", conn.address,
+        "-m", "tether", "mcp", "serve", "tests.security.ways_app", "--wait", "1", "--address", conn.address,
         "--task-queue", conn.task_queue, *extra])
 
 
@@ -99,7 +100,7 @@ async def test_an_mcp_agent_cannot_approve_its_own_request(tether_client: tether
     agent = Implementation(name="payments-agent", version="1")
     async with tether.Worker(tether_client), \
             Client(_mcp(tether_client), read_timeout_seconds=60, client_info=agent) as mcp:
-        started = _data(await mcp.call_tool("serve_approve", {"input": 9000}))
+        started = _data(await mcp.call_tool("ways_approve", {"input": 9000}))
         assert started["status"] == "running"
         task_id = f"{started['run_id']}.1"
         await wait_for_task(tether_client, task_id)
@@ -110,7 +111,7 @@ async def test_an_mcp_agent_cannot_approve_its_own_request(tether_client: tether
         assert (await tether_client.tasks.get(task_id)).status == "open"
 
         # a run not started through MCP, but the one whose agent calls the tool (tether's MCP client says so)
-        own = await tether_client.start(agent_serve.serve_approve, 10.0)
+        own = await tether_client.start(ways_app.ways_approve, 10.0)
         await wait_for_task(tether_client, f"{own.id}.1")
         mine = await mcp.call_tool("tether_answer_task", {"task_id": f"{own.id}.1", "answer": True},
                                    meta={"tether/run_id": own.id})
@@ -118,10 +119,18 @@ async def test_an_mcp_agent_cannot_approve_its_own_request(tether_client: tether
         assert (await tether_client.tasks.get(f"{own.id}.1")).status == "open"
         await end(tether_client, own, tether_client.get(started["run_id"]))
 
+        # the approval asked by a child of an MCP-started run is no different
+        parent = _data(await mcp.call_tool("ways_pay_via_child", {"input": 9500}))
+        child_task = await _child_task(tether_client, parent["run_id"])
+        forged = await mcp.call_tool("tether_answer_task", {"task_id": child_task, "answer": True})
+        assert forged.is_error and f"is a child of run {parent['run_id']}" in _data(forged)["error"]
+        assert (await tether_client.tasks.get(child_task)).status == "open"
+        await end(tether_client, tether_client.get(child_task.rpartition(".")[0]), tether_client.get(parent["run_id"]))
+
     # explicitly allowed: the answer records the MCP client, the claimed name apart
     async with tether.Worker(tether_client), \
             Client(_mcp(tether_client, "--allow-self-answer"), read_timeout_seconds=60, client_info=agent) as mcp:
-        started = _data(await mcp.call_tool("serve_approve", {"input": 7}))
+        started = _data(await mcp.call_tool("ways_approve", {"input": 7}))
         task_id = f"{started['run_id']}.1"
         await wait_for_task(tether_client, task_id)
         done = await mcp.call_tool("tether_answer_task", {"task_id": task_id, "answer": True, "on_behalf_of": "cfo"})
@@ -130,3 +139,12 @@ async def test_an_mcp_agent_cannot_approve_its_own_request(tether_client: tether
         assert (task.answered_by, task.claimed_by) == ("mcp:payments-agent", "cfo")
         status = _data(await mcp.call_tool("tether_run_status", {"run_id": started["run_id"], "wait_seconds": 60}))
         assert status["status"] == "completed"
+
+
+async def _child_task(client: tether.Client, parent: str) -> str:
+    for _ in range(300):
+        found = [t.id for t in await client.tasks.list() if t.run_id.startswith(parent + "/")]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no child of {parent} opened a task")

@@ -91,7 +91,7 @@ class WorkflowTools:
             client: The MCP client's name (from its `initialize`), recorded as `mcp:<client>`.
             caller_run: The run whose agent calls the tool, when the client says so.
         """
-        who = f"mcp:{client}"
+        who = f"mcp:{client[:100]}"
         try:
             if name in self.workflows:
                 return await self._start(self.workflows[name], arguments, who), False
@@ -153,16 +153,24 @@ class WorkflowTools:
 
     async def _refuse_own(self, task_id: str, run_id: str, caller_run: str | None) -> None:
         how = "is the run calling this tool" if caller_run and _same_run(run_id, caller_run) else None
-        if how is None:
-            desc = await self.client.temporal.get_workflow_handle(run_id).describe()
+        for ancestor in _lineage(run_id) if how is None else []:  # a child of an MCP-started run counts too
+            desc = await self.client.temporal.get_workflow_handle(ancestor).describe()
             starter = await desc.memo_value(STARTED_BY, None)
             if isinstance(starter, str) and starter.startswith("mcp:"):
-                how = f"was started through MCP (by {starter})"
+                how = f"was started through MCP (by {starter})" if ancestor == run_id else \
+                    f"is a child of run {ancestor}, started through MCP (by {starter})"
+                break
         if how is not None:
             raise UsageError(f"task {task_id} belongs to run {run_id}, which {how}: an MCP client may not "
                              "answer it (an agent must not approve its own request); a person answers it with "
                              f"`tether tasks answer {task_id}`, Studio or the HTTP API (`tether mcp serve "
                              "--allow-self-answer` lifts this)")
+
+
+def _lineage(run_id: str) -> list[str]:
+    """The run and the runs it descends from, itself first (child ids are `<parent>/<child>`)."""
+    parts = run_id.split("/")
+    return ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def _same_run(run_id: str, caller: str) -> bool:
