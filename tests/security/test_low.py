@@ -55,6 +55,15 @@ async def test_error_lines_never_quote_key_material(tether_client: tether.Client
     assert not [p for p in pieces if p in out + err], err
 
 
+async def test_a_bad_payload_threshold_is_one_clear_line(tether_client: tether.Client) -> None:
+    for command in (("runs",), ("worker", "tests/apps/basics.py", "--allow-plaintext")):
+        code, _, err = await cli(*command, "--address", tether_client.connection.address,
+                                 env={"TETHER_PAYLOAD_THRESHOLD": "lots"})
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "TETHER_PAYLOAD_THRESHOLD must be a whole number of bytes" in err and "'lots'" in err
+        assert "ValueError" not in err and "invalid literal" not in err
+
+
 async def test_mcp_wait_seconds_is_bounded(tether_client: tether.Client) -> None:
     tools = WorkflowTools(tether_client, {"serve_approve": agent_serve.serve_approve})
     schema = {t.name: t.input_schema for t in tools.listing()}["tether_run_status"]

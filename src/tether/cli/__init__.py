@@ -19,7 +19,7 @@ from tether.cli import mcp as _mcp  # noqa: F401  (registers commands)
 from tether.cli import observe as _observe  # noqa: F401  (registers commands)
 from tether.cli import studio as _studio  # noqa: F401  (registers commands)
 from tether.cli import tasks as _tasks  # noqa: F401  (registers commands)
-from tether.cli._common import app, before_exit, err
+from tether.cli._common import app, before_exit, check_environment, err
 from tether.errors import TetherError, UsageError
 
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["TETHER_DEBUG"] = "1"
     code: int = 0
     try:
+        check_environment()
         app(args=args, prog_name="tether")  # exits via SystemExit; usage errors handled by typer
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -58,6 +58,20 @@ HttpsCert = Annotated[Path | None, typer.Option(envvar="TETHER_HTTPS_CERT", help
 HttpsKey = Annotated[Path | None, typer.Option(envvar="TETHER_HTTPS_KEY", help="Serve HTTPS: its private key.")]
 
 
+def check_environment() -> None:
+    """Refuse malformed `TETHER_*` settings with one line naming the variable and the fix.
+
+    Raises:
+        UsageError: `TETHER_PAYLOAD_THRESHOLD` is set but not a positive whole number of bytes.
+    """
+    from tether.errors import UsageError
+
+    raw = os.environ.get("TETHER_PAYLOAD_THRESHOLD", "").strip()
+    if raw and not (raw.isdigit() and int(raw) > 0):
+        raise UsageError(f"TETHER_PAYLOAD_THRESHOLD must be a whole number of bytes above which payloads go to the "
+                         f"payload store (e.g. 1048576 for 1 MB), got {raw!r}; fix or unset it")
+
+
 def tokens_from(ctx: typer.Context, token: str | None, token_file: Path | None) -> dict[str, str]:
     """The server's tokens from `--token-file`, TETHER_API_TOKEN or (deprecated) `--token`.
 
