@@ -181,28 +181,39 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await _too_large(int(length), self.max_body)(scope, receive, send)
             return
-        body, size = await _read_body(receive, self.max_body)
+        try:
+            body = await _read_body(receive, self.max_body)
+        except _Disconnected:
+            return  # half a body is never handled as a whole one, and nobody waits for a reply
         if body is None:
-            await _too_large(size, self.max_body)(scope, receive, send)
+            await _too_large(None, self.max_body)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, int | None]:
-    """The whole body, or (None, bytes read) as soon as it passes `limit`."""
+class _Disconnected(Exception):
+    """The client went away before sending its whole body."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes `limit` bytes.
+
+    Raises:
+        _Disconnected: The client went away first.
+    """
     chunks: list[bytes] = []
     seen = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), seen  # the client went away: the handler sees the disconnect
+            raise _Disconnected
         chunk = message.get("body", b"")
         seen += len(chunk)
         if seen > limit:
-            return None, None
+            return None
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), seen
+            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
