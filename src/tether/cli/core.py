@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,7 +35,7 @@ from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
 from tether.cli.observe import CaptureContent, MetricsPort, telemetry_setup
 from tether.codec import worker_codec
 from tether.engine.app import load_app, split_target
-from tether.engine.client import Client, resolve_workflow
+from tether.engine.client import Client, new_run_id, resolve_workflow
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server
 from tether.engine.session import has_workflow_poller, open_session
@@ -165,10 +165,12 @@ def run(
     raise typer.Exit(code)
 
 
+@dataclass
 class _Started:
     """What `tether run` had started when Ctrl-C came, to say what happens to it."""
 
     run_id: str | None = None
+    confirmed: bool = False  # the engine acknowledged the start
     worker_here: bool = False
     engine_here: bool = False
 
@@ -176,6 +178,9 @@ class _Started:
         if self.run_id is None:
             return "interrupted before the run started: nothing was started"
         rid = self.run_id
+        if not self.confirmed:
+            return (f"interrupted while starting run {rid}: it may have started; check with `tether show {rid}` "
+                    f"(cancel it with `tether cancel {rid}`)")
         if self.engine_here:
             goes_on = (f"run {rid} is kept in the embedded engine, which stopped with this command; it resumes "
                        f"where it was when you start `tether dev {spec}`")
@@ -232,8 +237,9 @@ async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir
         started.worker_here = worker is not None
         started.engine_here = session.started_server is not None
         try:
-            handle = await client.start(wf, value, id=run_id, allow_id_reuse=allow_id_reuse)
-            started.run_id = handle.id
+            started.run_id = run_id or new_run_id(wf.name)
+            handle = await client.start(wf, value, id=started.run_id, allow_id_reuse=allow_id_reuse)
+            started.confirmed = True
             if no_wait:
                 out.print(handle.id)
                 return 0

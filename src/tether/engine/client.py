@@ -211,7 +211,7 @@ class Client:
         args = wf.validate_input(input)
         if id is not None and not id.strip():
             raise UsageError("a run id must not be empty; leave it out to get a generated one")
-        run_id = id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
+        run_id = id or new_run_id(wf.name)
         policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_id_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
         try:
             handle = await self.temporal.start_workflow(
@@ -278,6 +278,11 @@ class Client:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STARTED_BY = "tether.started_by"
 """Memo key of who started a run (`Client.start(started_by=...)`)."""
+
+
+def new_run_id(workflow: str) -> str:
+    """A fresh run id for `workflow`: `<workflow>-<12 hex digits>`."""
+    return f"{workflow}-{uuid.uuid4().hex[:12]}"
 
 
 def resolve_workflow(workflow: Workflow[Any, Any] | str) -> Workflow[Any, Any]:
