@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,7 +38,7 @@ from tether.codec import worker_codec
 from tether.durations import parse_duration
 from tether.engine import liveness
 from tether.engine.app import App, load_app, split_target
-from tether.engine.client import Client, resolve_workflow
+from tether.engine.client import Client, new_run_id, resolve_workflow
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server, stop_running
 from tether.engine.session import has_workflow_poller, open_session
@@ -190,12 +190,18 @@ def run(
     target: Annotated[str, typer.Argument(metavar="APP:WORKFLOW", help="e.g. examples/invoice.py:process_invoice")],
     input: Annotated[str | None, typer.Option("--input", "-i", help="Input as JSON, or @file.json.")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the run id and return at once.")] = False,
-    run_id: Annotated[str | None, typer.Option("--id", help="Run id (default: generated).")] = None,
+    run_id: Annotated[str | None, typer.Option("--id", help="Run id (default: generated); used once.")] = None,
+    allow_id_reuse: Annotated[bool, typer.Option(
+        "--allow-id-reuse", help="Start even if a finished run had this --id (its work is done again).")] = False,
     state_dir: StateDir = Path(".tether"),
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
-    """Start a run of a workflow, show its steps live and print its result."""
+    """Start a run of a workflow, show its steps live and print its result.
+
+    Ctrl-C stops following, not the run: it goes on (or resumes with a worker); the
+    message says how to follow or cancel it.
+    """
     spec, name = split_target(target)
     if name is None:
         raise UsageError(f"name the workflow to run: {target}:WORKFLOW")
@@ -206,8 +212,44 @@ def run(
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
     if not conn.explicit:  # the embedded engine: runs served here are traced like under `tether dev`
         telemetry_setup("run", state_dir, None, None)
-    code = asyncio.run(_run(wf, args_value, run_id, no_wait, state_dir, conn, loaded.zones()))
+    if run_id is not None and not run_id.strip():
+        raise UsageError("--id must not be empty; leave it out to get a generated run id")
+    started = _Started()
+    try:
+        code = asyncio.run(_run(wf, args_value, run_id, no_wait, state_dir, conn, loaded.zones(),
+                                allow_id_reuse=allow_id_reuse, started=started))
+    except KeyboardInterrupt:
+        err.print(started.after_interrupt(spec), soft_wrap=True)
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+@dataclass
+class _Started:
+    """What `tether run` had started when Ctrl-C came, to say what happens to it."""
+
+    run_id: str | None = None
+    confirmed: bool = False  # the engine acknowledged the start
+    worker_here: bool = False
+    engine_here: bool = False
+
+    def after_interrupt(self, spec: str) -> str:
+        if self.run_id is None:
+            return "interrupted before the run started: nothing was started"
+        rid = self.run_id
+        if not self.confirmed:
+            return (f"interrupted while starting run {rid}: it may have started; check with `tether show {rid}` "
+                    f"(cancel it with `tether cancel {rid}`)")
+        if self.engine_here:
+            goes_on = (f"run {rid} is kept in the embedded engine, which stopped with this command; it resumes "
+                       f"where it was when you start `tether dev {spec}`")
+        elif self.worker_here:
+            goes_on = (f"run {rid} goes on: it is kept by the engine and resumes when a worker serves it "
+                       f"(`tether dev {spec}` or `tether worker {spec}`)")
+        else:
+            goes_on = f"run {rid} goes on (a worker serves it)"
+        return (f"stopped following; {goes_on}. Follow it: `tether show {rid}`; cancel it: "
+                f"`tether cancel {rid}`")
 
 
 def _unknown(name: str, workflows: dict[str, Any]) -> Any:
@@ -234,7 +276,9 @@ def _read_input(raw: str | None) -> Any:
 
 
 async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir: Path,
-               conn: Connection, zones: list[str]) -> int:
+               conn: Connection, zones: list[str], *, allow_id_reuse: bool = False,
+               started: _Started | None = None) -> int:
+    started = started or _Started()
     if os.environ.get("TETHER_DEBUG") != "1":
         # Step failures are shown as progress lines; the worker's own tracebacks are noise here.
         logging.getLogger("temporalio").setLevel(logging.CRITICAL)
@@ -249,8 +293,12 @@ async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir
                 worker = Worker(client, queues=[MAIN, *zones])
         if worker is not None:
             await worker.__aenter__()
+        started.worker_here = worker is not None
+        started.engine_here = session.started_server is not None
         try:
-            handle = await client.start(wf, value, id=run_id)
+            started.run_id = run_id or new_run_id(wf.name)
+            handle = await client.start(wf, value, id=started.run_id, allow_id_reuse=allow_id_reuse)
+            started.confirmed = True
             if no_wait:
                 out.print(handle.id)
                 return 0

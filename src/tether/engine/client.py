@@ -17,7 +17,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import CancelledError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry
@@ -25,7 +26,7 @@ from tether.engine.connection import Connection
 from tether.engine.durable import base_queue, zone_queue
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.engine.stuck import stuck_reason
-from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow
+from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError
 from tether.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -230,7 +231,8 @@ class Client:
         return cls(await conn.connect(), conn)
 
     async def start(self, workflow: Workflow[Any, Any] | str, input: Any = None, *,
-                    id: str | None = None, task_queue: str | None = None) -> Run:
+                    id: str | None = None, task_queue: str | None = None, allow_id_reuse: bool = False,
+                    started_by: str | None = None) -> Run:
         """Start a run and return its handle without waiting.
 
         The input is validated against the workflow's input type first; an invalid input
@@ -239,17 +241,45 @@ class Client:
         Args:
             workflow: The workflow function, or its registered name.
             input: Its input: an instance of the input type, or JSON-like data for it.
-            id: The run id (default: `<workflow>-<random>`); must be unique among open runs.
+            id: The run id (default: `<workflow>-<random>`). An id is used once: a run
+                with that id, open or finished, refuses the start (so a retried request
+                does not pay twice), unless `allow_id_reuse`.
             task_queue: Override the connection's task queue.
+            allow_id_reuse: Start even when a finished run had this id.
+            started_by: Who starts it (e.g. `mcp:claude`), kept in the run's memo
+                (`tether.started_by`; encrypted like payloads).
+
+        Raises:
+            UsageError: `id` is empty, or a run with this id exists (open, or finished and
+                `allow_id_reuse` is False).
         """
         wf = resolve_workflow(workflow)
         args = wf.validate_input(input)
-        run_id = id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
-        handle = await self.temporal.start_workflow(
-            wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
-            result_type=wf.return_type,
-        )
+        if id is not None and not id.strip():
+            raise UsageError("a run id must not be empty; leave it out to get a generated one")
+        run_id = id or new_run_id(wf.name)
+        policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_id_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        try:
+            handle = await self.temporal.start_workflow(
+                wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
+                result_type=wf.return_type, id_reuse_policy=policy,
+                memo={STARTED_BY: started_by} if started_by else None,
+            )
+        except WorkflowAlreadyStartedError:
+            raise UsageError(await self._id_taken(run_id)) from None
         return Run(self, handle, wf)
+
+    async def _id_taken(self, run_id: str) -> str:
+        try:
+            status = (await self.get(run_id).describe()).status
+        except Exception:  # the id is taken; its status is only a detail of the message
+            status = "existing"
+        if status == "running":
+            return (f"run {run_id} is already running; follow it with `tether show {run_id}` or choose "
+                    "another id")
+        return (f"a run with id {run_id} already exists ({status}); run ids are used once so a repeated "
+                "start cannot do the work twice: choose another id, or allow it explicitly "
+                "(`tether run --allow-id-reuse`, Client.start(allow_id_reuse=True))")
 
     async def run(self, workflow: Workflow[Any, Any] | str, input: Any = None, **kw: Any) -> Any:
         """Start a run and wait for its result (see `start` and `Run.result`)."""
@@ -321,6 +351,13 @@ class Client:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STARTED_BY = "tether.started_by"
+"""Memo key of who started a run (`Client.start(started_by=...)`)."""
+
+
+def new_run_id(workflow: str) -> str:
+    """A fresh run id for `workflow`: `<workflow>-<12 hex digits>`."""
+    return f"{workflow}-{uuid.uuid4().hex[:12]}"
 
 
 def resolve_workflow(workflow: Workflow[Any, Any] | str) -> Workflow[Any, Any]:
