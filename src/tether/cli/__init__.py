@@ -73,13 +73,20 @@ SECRET_ENV = ("TETHER_KEYS", "TETHER_API_TOKEN", "TETHER_API_KEY")
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{8,}")
 
 
+def _secret_parts(name: str) -> list[str]:
+    raw = os.environ.get(name, "")
+    if name == "TETHER_KEYS":  # "ID:KEY,ID:KEY": key ids name keys in messages and are no secret
+        return [entry.rpartition(":")[2].strip() for entry in raw.split(",")]
+    return re.split(r"[,:\s]+", raw)
+
+
 def without_secrets(text: str) -> str:
     """`text` with any run of 8+ characters taken from a key or token in the environment redacted.
 
     Error lines end up in terminals, CI logs and tickets; a message that quotes part of a
     malformed key (`got an entry 'c2VjcmV0…'`) must not carry it there.
     """
-    secrets = [v for name in SECRET_ENV for v in re.split(r"[,:\s]+", os.environ.get(name, "")) if len(v) >= 8]
+    secrets = [v for name in SECRET_ENV for v in _secret_parts(name) if len(v) >= 8]
     if not secrets:
         return text
     return _WORD.sub(lambda m: "[redacted]" if any(m.group(0) in s for s in secrets) else m.group(0), text)
