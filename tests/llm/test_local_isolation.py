@@ -153,3 +153,18 @@ async def test_a_crash_inside_llama_cpp_fails_the_attempt_and_the_worker_lives(
         assert "the llama.cpp process crashed (signal SIGSEGV)" in (step.last_failure or "")
         assert proc.starts == starts + 1 and proc.pid not in (None, first)
         assert (await tether_client.run(app.tell_story, 4)).strip()  # and the next call works
+
+
+async def test_cancelling_a_run_stops_its_generation_in_llama_cpp(tether_client: tether.Client) -> None:
+    proc = model_process()
+    async with tether.Worker(tether_client):
+        await tether_client.run(app.tell_story, 4)
+        run = await tether_client.start(app.tell_story, 400)
+        await wait_until(lambda: proc.busy)
+        generating = proc.pid
+        await run.cancel()
+        await wait_until(lambda: not proc.busy)
+        assert proc.pid is None and generating is not None  # the process was stopped, not left writing the story
+        with pytest.raises(ProcessLookupError):
+            os.kill(generating, 0)
+        assert (await tether_client.run(app.tell_story, 4)).strip()  # the next call starts it again
