@@ -168,3 +168,14 @@ async def test_cancelling_a_run_stops_its_generation_in_llama_cpp(tether_client:
         with pytest.raises(ProcessLookupError):
             os.kill(generating, 0)
         assert (await tether_client.run(app.tell_story, 4)).strip()  # the next call starts it again
+
+
+async def test_a_digit_pattern_in_a_tool_argument_constrains_the_local_model() -> None:
+    lookup = ToolSpec(name="lookup_policy", description="Look up a policy by its number.",
+                      parameters={"type": "object", "properties": {
+                          "number": {"type": "string", "pattern": r"^POL-\d{6}$"}}, "required": ["number"]})
+    call = llm.ModelCall(model="local:smollm2", tools=[lookup], temperature=0.0, max_tokens=60, messages=[
+        llm.Message(role="user", content="Look up policy POL-204518 with the tool.")])
+    reply = await _tooltext.complete(call, SMOLLM2, _local.complete)
+    (made,) = reply.tool_calls or []
+    assert made.name == "lookup_policy" and re.fullmatch(r"POL-\d{6}", made.arguments["number"])
