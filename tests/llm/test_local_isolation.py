@@ -179,3 +179,9 @@ async def test_a_digit_pattern_in_a_tool_argument_constrains_the_local_model() -
     reply = await _tooltext.complete(call, SMOLLM2, _local.complete)
     (made,) = reply.tool_calls or []
     assert made.name == "lookup_policy" and re.fullmatch(r"POL-\d{6}", made.arguments["number"])
+
+
+def test_data_inside_a_schema_is_not_taken_for_a_pattern() -> None:
+    schema = {"type": "object", "properties": {"rule": {"type": "object", "default": {"pattern": r"\bx"},
+                                                        "properties": {"pattern": {"type": "string"}}}}}
+    assert grammar_safe(schema) == schema
