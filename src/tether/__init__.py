@@ -43,6 +43,7 @@ from tether.step import RetryPolicy, Step, step
 from tether.tools import Tool, mcp, tool
 from tether.workflow import (
     Workflow,
+    attempt,
     continue_as_new,
     gather,
     heartbeat,
@@ -103,6 +104,7 @@ __all__ = [
     "Workflow",
     "__version__",
     "ask_human",
+    "attempt",
     "confirm",
     "continue_as_new",
     "decide",

@@ -84,7 +84,7 @@ PUBLIC_API = {
     "InvalidAnswer", "InvalidInput", "MCPServerFailed", "MaxTurnsExceeded", "ModelError", "ModelOutputInvalid",
     "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunNotFound", "RunSummary", "Sensitive",
     "SensitiveValueMissing", "ServerUnavailable", "Step", "StepFailed", "TaskClosed", "TaskNotFound", "TetherError",
-    "Tool", "UnknownWorkflow", "UsageError", "Worker", "Workflow", "__version__", "ask_human", "confirm",
+    "Tool", "UnknownWorkflow", "UsageError", "Worker", "Workflow", "__version__", "ask_human", "attempt", "confirm",
     "continue_as_new", "decide", "escalate", "gather", "heartbeat", "idempotency_key", "in_workflow", "llm",
     "load_app", "log", "mcp",
     "note", "now", "parse_duration", "patched", "run_id", "sensitive", "sleep", "step", "tool", "uuid4", "wait_for",
