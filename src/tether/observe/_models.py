@@ -129,7 +129,8 @@ def _succeeded(rec: ModelSpan, seconds: float) -> None:
         out[S.LLM_COST] = float(cost)
     if rec.span.is_recording():
         if S.GENAI_INPUT_MESSAGES in rec.attrs:  # content capture is on
-            out[S.GENAI_OUTPUT_MESSAGES] = S.output_json(str(_get(reply, "text", "")), finish)
+            out[S.GENAI_OUTPUT_MESSAGES] = S.output_json(str(_get(reply, "text", "") or ""), finish,
+                                                         _get(reply, "tool_calls"))
         rec.span.set_attributes(out)
         rec.span.set_status(Status(StatusCode.OK))
         rec.span.end()

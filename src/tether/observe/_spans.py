@@ -163,18 +163,44 @@ def find_in_chain(exc: BaseException, name: str) -> BaseException | None:
 
 
 def messages_json(messages: Any) -> str:
-    """Chat messages in the GenAI conventions' shape (`[{role, parts: [{type, content}]}]`), redacted."""
+    """Chat messages in the GenAI conventions' shape (`[{role, parts: [...]}]`), redacted: text
+    parts, `tool_call` parts for the calls an assistant made, `tool_call_response` for results."""
     out = []
     for m in messages or []:
-        role = m.get("role") if isinstance(m, dict) else getattr(m, "role", "user")
-        content = m.get("content") if isinstance(m, dict) else getattr(m, "content", "")
-        out.append({"role": role, "parts": [{"type": "text", "content": safe_text(str(content), 20_000)}]})
+        role = _field(m, "role", "user")
+        content = str(_field(m, "content", "") or "")
+        if role == "tool":
+            parts = [{"type": "tool_call_response", "id": _field(m, "tool_call_id", None),
+                      "response": safe_text(content, 20_000)}]
+        else:
+            parts = ([{"type": "text", "content": safe_text(content, 20_000)}] if content else [])
+            parts += tool_call_parts(_field(m, "tool_calls", None))
+        out.append({"role": role, "parts": parts})
     return safe_text(json.dumps(out, ensure_ascii=False), 100_000)
 
 
-def output_json(text: str, finish_reason: str | None) -> str:
-    """A model reply in the GenAI conventions' output-message shape, redacted."""
-    message = {"role": "assistant", "parts": [{"type": "text", "content": safe_text(text, 20_000)}],
+def tool_call_parts(calls: Any) -> list[dict[str, Any]]:
+    """`tool_call` parts (GenAI conventions) for a model's tool calls, arguments redacted."""
+    return [{"type": "tool_call", "id": _field(c, "id", None), "name": _field(c, "name", ""),
+             "arguments": _redacted_arguments(_field(c, "arguments", {}))} for c in calls or []]
+
+
+def _redacted_arguments(arguments: Any) -> Any:
+    text = safe_text(json.dumps(arguments, ensure_ascii=False, default=str), 20_000)
+    try:
+        return json.loads(text)
+    except ValueError:  # cut at the size limit: keep it as text
+        return text
+
+
+def _field(obj: Any, name: str, default: Any) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def output_json(text: str, finish_reason: str | None, tool_calls: Any = None) -> str:
+    """A model reply in the GenAI conventions' output-message shape (text and tool calls), redacted."""
+    parts = ([{"type": "text", "content": safe_text(text, 20_000)}] if text or not tool_calls else [])
+    message = {"role": "assistant", "parts": parts + tool_call_parts(tool_calls),
                "finish_reason": finish_reason or "stop"}
     return safe_text(json.dumps([message], ensure_ascii=False), 100_000)
 

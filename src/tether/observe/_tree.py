@@ -197,10 +197,22 @@ def _messages(raw: str) -> list[tuple[str, str]]:
         return [("?", str(raw))]
     out = []
     for m in data if isinstance(data, list) else []:
-        parts = m.get("parts") or []
-        text = " ".join(str(p.get("content", "")) for p in parts if isinstance(p, dict))
-        out.append((str(m.get("role", "?")), text))
+        parts = [p for p in m.get("parts") or [] if isinstance(p, dict)]
+        out.append((str(m.get("role", "?")), " ".join(part_text(p) for p in parts)))
     return out
+
+
+def part_text(part: dict[str, Any]) -> str:
+    """One message part as a reader sees it: text, `name(arg=value, …)` for a tool call, `→ result`."""
+    kind = part.get("type")
+    if kind == "tool_call":
+        args = part.get("arguments") or {}
+        shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items()) \
+            if isinstance(args, dict) else str(args)
+        return f"{part.get('name', '?')}({shown})"
+    if kind == "tool_call_response":
+        return f"→ {part.get('response', '')}"
+    return str(part.get("content", ""))
 
 
 def _short(text: str, limit: int) -> str:

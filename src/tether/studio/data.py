@@ -16,10 +16,11 @@ from tether._labels import step_label
 from tether.engine.client import Client, RunDetail, RunSummary
 from tether.engine.history import StepRecord
 from tether.llm import _report as llm_report
-from tether.llm._types import Message, RunUsage
+from tether.llm._types import Message, RunUsage, ToolCall
 from tether.observe import _spans as S
 from tether.observe import _stats
 from tether.observe._store import SpanStore, StoredSpan
+from tether.observe._tree import part_text
 
 
 @dataclass
@@ -160,14 +161,26 @@ def _model_calls(steps: list[StepRecord]) -> list[ModelCallView]:
         what = f"structured {call.output_name}" if call.purpose == "structured" else call.purpose
         out.append(ModelCallView(
             n=len(out) + 1, step=s, model=call.model, label=what, round=call.round_label, reason=call.reason,
-            messages=call.messages, output_name=call.output_name,
-            response=reply.text if reply else None,
+            messages=[_readable(m) for m in call.messages], output_name=call.output_name,
+            response=(reply.text or _calls_text(reply.tool_calls)) if reply else None,
             input_tokens=reply.usage.input_tokens if reply else None,
             output_tokens=reply.usage.output_tokens if reply else None,
             cost=reply.cost if reply else None,
             seconds=reply.seconds if reply and reply.seconds else s.duration,
             finish_reason=reply.finish_reason if reply else None))
     return out
+
+
+def _calls_text(calls: list[ToolCall] | None) -> str:
+    """A model's tool calls as people read them: `find_order(order_id="A-1")`, one per line."""
+    return "\n".join(part_text(p) for p in S.tool_call_parts(calls))
+
+
+def _readable(m: Message) -> Message:
+    """A message whose tool calls show (an assistant turn that only called tools has no text)."""
+    if m.tool_calls and not m.content:
+        return m.model_copy(update={"content": _calls_text(m.tool_calls)})
+    return m
 
 
 def _timeline(detail: RunDetail, by_step: dict[int, int]) -> list[TimelineRow]:

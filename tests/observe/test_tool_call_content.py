@@ -1,0 +1,42 @@
+"""Tool-call turns are readable in traces and Studio: the calls a model made, and their results."""
+
+from __future__ import annotations
+
+import json
+
+from tether.llm._types import Message, ModelReply, ToolCall
+from tether.observe import _spans as S
+from tether.observe._tree import _messages
+from tether.studio.data import _calls_text, _readable
+
+CALLS = [ToolCall(id="c1", name="find_order", arguments={"order_id": "A-1"}),
+         ToolCall(id="c2", name="find_customer", arguments={"name": "Ada", "vip": True})]
+
+
+def test_a_tool_call_turn_is_recorded_as_genai_tool_call_parts() -> None:
+    prompt = [Message(role="user", content="Where is my order?"),
+              Message(role="assistant", content="", tool_calls=CALLS[:1]),
+              Message(role="tool", content='{"status": "shipped"}', tool_call_id="c1", name="find_order")]
+    data = json.loads(S.messages_json(prompt))
+    assert data[1] == {"role": "assistant", "parts": [
+        {"type": "tool_call", "id": "c1", "name": "find_order", "arguments": {"order_id": "A-1"}}]}
+    assert data[2]["parts"] == [{"type": "tool_call_response", "id": "c1", "response": '{"status": "shipped"}'}]
+    reply = json.loads(S.output_json("", "tool_calls", CALLS))
+    assert [p["name"] for p in reply[0]["parts"]] == ["find_order", "find_customer"]
+
+
+def test_trace_content_shows_the_calls_and_results_as_text() -> None:
+    prompt = [Message(role="assistant", content="", tool_calls=CALLS),
+              Message(role="tool", content="shipped", tool_call_id="c1", name="find_order")]
+    shown = _messages(S.messages_json(prompt))
+    assert shown == [("assistant", 'find_order(order_id="A-1") find_customer(name="Ada", vip=true)'),
+                     ("tool", "→ shipped")]
+
+
+def test_studio_shows_the_calls_where_the_reply_has_no_text() -> None:
+    reply = ModelReply(model="scripted:x", text="", tool_calls=CALLS, finish_reason="tool_calls")
+    assert _calls_text(reply.tool_calls) == 'find_order(order_id="A-1")\nfind_customer(name="Ada", vip=true)'
+    turn = _readable(Message(role="assistant", content="", tool_calls=CALLS[:1]))
+    assert turn.content == 'find_order(order_id="A-1")'
+    said = Message(role="assistant", content="Let me look.", tool_calls=CALLS[:1])
+    assert _readable(said).content == "Let me look."
