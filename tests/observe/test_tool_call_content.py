@@ -40,3 +40,18 @@ def test_studio_shows_the_calls_where_the_reply_has_no_text() -> None:
     assert turn.content == 'find_order(order_id="A-1")'
     said = Message(role="assistant", content="Let me look.", tool_calls=CALLS[:1])
     assert _readable(said).content == "Let me look."
+
+
+def test_stats_count_attempts_lost_with_their_worker() -> None:
+    from tether.observe._stats import _steps
+    from tether.observe._store import StoredSpan
+
+    def attempt(call: str, n: int, status: str = "ok") -> StoredSpan:
+        return StoredSpan(trace_id="t", span_id=f"{call}-{n}", parent_id=call, name="RunActivity:charge",
+                          kind="server", start_ns=0, end_ns=1, status=status, status_message=None,
+                          attributes={S.STEP_NAME: "charge", S.STEP_ATTEMPT: n}, events=[])
+
+    # call a: attempt 1 died with its worker (no span), attempt 2 stored; call b: one clean attempt
+    (fig,) = _steps([attempt("a", 2), attempt("b", 1)])
+    assert (fig.calls, fig.attempts, fig.retried_calls, fig.lost_attempts) == (2, 3, 1, 1)
+    assert fig.retry_rate == 0.5

@@ -95,9 +95,10 @@ def _as_dict(f: _stats.Stats) -> dict[str, object]:
 def _print_stats(f: _stats.Stats, since: str) -> None:
     out.print(f"[bold]last {since}[/]: {f.human.runs} finished runs, {f.spans} spans")
     if f.steps:
-        out.print(_table("steps", ["STEP", "CALLS", "ATTEMPTS", "RETRIES", "RETRY RATE", "FAILED ATTEMPTS"],
-                         [[s.step, s.calls, s.attempts, s.retries, _pct(s.retry_rate), s.failed_attempts]
-                          for s in f.steps]))
+        out.print(_table("steps", ["STEP", "CALLS", "ATTEMPTS", "RETRIES", "RETRY RATE", "FAILED ATTEMPTS",
+                                   "LOST WITH WORKER"],
+                         [[s.step, s.calls, s.attempts, s.retries, _pct(s.retry_rate), s.failed_attempts,
+                           s.lost_attempts] for s in f.steps]))
     if f.models:
         out.print(_table("models", ["MODEL", "CALLS", "ERRORS", "P50", "P95", "TOKENS IN", "TOKENS OUT", "COST"],
                          [[m.model, m.calls, m.errors, _secs(m.percentile(50)), _secs(m.percentile(95)),

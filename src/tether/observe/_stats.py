@@ -23,6 +23,7 @@ class StepFigures:
     attempts: int = 0
     retried_calls: int = 0
     failed_attempts: int = 0
+    lost_attempts: int = 0  # attempts whose worker died before their span was exported
 
     @property
     def retries(self) -> int:
@@ -122,16 +123,21 @@ def compute(spans: list[StoredSpan]) -> Stats:
 def _steps(attempts: list[StoredSpan]) -> list[StepFigures]:
     by_step: dict[str, StepFigures] = {}
     calls: dict[str, dict[str, int]] = defaultdict(dict)  # step -> call (parent span) -> attempts
+    seen: dict[str, dict[str, int]] = defaultdict(dict)  # step -> call -> attempt spans stored
     for s in attempts:
         name = str(s.attr(S.STEP_NAME))
         fig = by_step.setdefault(name, StepFigures(name))
-        fig.attempts += 1
         fig.failed_attempts += s.status == "error"
         key = s.parent_id or s.span_id
-        calls[name][key] = calls[name].get(key, 0) + 1
+        # the attempt number counts attempts lost with their worker, which left no span
+        calls[name][key] = max(calls[name].get(key, 0), int(s.attr(S.STEP_ATTEMPT, 1) or 1))
+        seen[name][key] = seen[name].get(key, 0) + 1
     for name, per_call in calls.items():
-        by_step[name].calls = len(per_call)
-        by_step[name].retried_calls = sum(1 for n in per_call.values() if n > 1)
+        fig = by_step[name]
+        fig.calls = len(per_call)
+        fig.attempts = sum(per_call.values())
+        fig.retried_calls = sum(1 for n in per_call.values() if n > 1)
+        fig.lost_attempts = fig.attempts - sum(seen[name].values())
     return sorted(by_step.values(), key=lambda f: (-f.retry_rate, f.step))
 
 
