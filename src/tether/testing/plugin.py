@@ -33,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def tether_server() -> Iterator[DevServer]:
     """A Temporal dev server for the whole test session (no UI, state in memory)."""
-    server = DevServer(None, port=0, ui_port=0).start()
+    server = DevServer(None, port=0, ui_port=0, dies_with_parent=True).start()
     try:
         yield server
     finally:
