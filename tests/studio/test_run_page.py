@@ -67,3 +67,23 @@ async def test_child_runs_link_to_their_own_page(studio: StudioServer) -> None:
         assert f'href="/runs/{child.id}"' in html
         assert "completed" in await _page(studio, f"/runs/{child.id}")
     assert "Child runs <span class=\"count\">" in html
+
+
+async def test_a_stuck_run_is_listed_and_shown_as_stuck_with_the_reason(studio: StudioServer) -> None:
+    from tests.apps import basics, liveness
+    from tether.testing import eventually
+
+    async with tether.Worker(studio.client, workflows=[basics.order_total], steps=[basics.price]):
+        run = await studio.client.start(liveness.held, "/nonexistent/journal")
+
+        async def listed_stuck() -> None:
+            html = await _page(studio, "/runs")
+            row = html[html.index(f'data-run="{run.id}"'):]
+            row = row[:row.index("</tr>")]
+            assert ">stuck</span>" in row and "is not registered on the worker serving queue" in row
+
+        await eventually(listed_stuck, timeout=30)
+        page = await _page(studio, f"/runs/{run.id}")
+        assert "This run is stuck: workflow &#39;held&#39; is not registered" in page
+        assert f"tether terminate {run.id}" in page
+    await studio.client.terminate(run.id, "test over")

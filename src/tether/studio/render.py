@@ -25,7 +25,8 @@ MAX_STRING = 4000
 
 STATUS_CLASS = {"completed": "ok", "answered": "ok", "running": "live", "waiting": "live", "open": "live",
                 "scheduled": "muted", "retrying": "warn", "failed": "bad", "timed out": "bad", "expired": "bad",
-                "cancelled": "muted", "terminated": "muted", "continued": "muted", "noted": "info"}
+                "cancelled": "muted", "terminated": "muted", "continued": "muted", "noted": "info",
+                "stuck": "bad", "lost": "warn"}
 
 
 def environment() -> Environment:
