@@ -74,15 +74,18 @@ class StepFailed(TetherError):
         error_type: Class name of the original exception (e.g. "ValueError").
         reason: Why Temporal stopped retrying ("non-retryable", "retries exhausted", "timeout").
         error_message: The original error's own message, without the step prefix.
+        error: The step's own error rebuilt as its class when it is one of tether's
+            (`isinstance(failed.error, EgressBlocked)`), else None.
     """
 
     def __init__(self, message: str, *, step: str, error_type: str = "", reason: str = "",
-                 error_message: str = "") -> None:
+                 error_message: str = "", error: TetherError | None = None) -> None:
         super().__init__(message)
         self.step = step
         self.error_type = error_type
         self.reason = reason
         self.error_message = error_message or message
+        self.error = error
 
 
 class RunFailed(TetherError):
@@ -307,3 +310,54 @@ class RunStuck(TetherError):
         super().__init__(message)
         self.run_id = run_id
         self.reason = reason
+
+
+# ---- errors across process boundaries ------------------------------------------------------
+# A step's error reaches workflow code as data (Temporal's ApplicationError); tether's own errors
+# travel with their typed fields and are rebuilt as their class, so callers use isinstance,
+# never class names or message text.
+
+ERROR_DETAIL = "tether.error"
+"""Key of the failure detail that carries a tether error's kind, message and fields."""
+
+
+def error_data(exc: TetherError) -> dict[str, object]:
+    """`exc` as data: its class name, message and JSON-able attributes (see `error_from_data`)."""
+    fields = {k: v for k, v in vars(exc).items() if _plain(v)}
+    return {"kind": type(exc).__name__, "message": str(exc), "fields": fields}
+
+
+def error_from_data(data: object) -> TetherError | None:
+    """The tether error `error_data` described, rebuilt as its class (None for anything else)."""
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None
+    cls = _kinds().get(data["kind"])
+    if cls is None:
+        return None
+    error = cls.__new__(cls)
+    Exception.__init__(error, str(data.get("message", "")))
+    fields = data.get("fields")
+    if isinstance(fields, dict):
+        error.__dict__.update(fields)
+    return error
+
+
+def _kinds() -> dict[str, type[TetherError]]:
+    found: dict[str, type[TetherError]] = {}
+    pending: list[type[TetherError]] = [TetherError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == __name__:  # only the classes of this module are rebuilt
+            found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _plain(value: object) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False

@@ -28,7 +28,7 @@ from temporalio.exceptions import TimeoutError as StepTimeout
 
 from tether.durations import parse_duration
 from tether.engine import liveness
-from tether.errors import RunFailed, StepFailed, TetherError
+from tether.errors import ERROR_DETAIL, RunFailed, StepFailed, TetherError, error_data, error_from_data
 
 if TYPE_CHECKING:
     from tether.step import Step, StepOptions
@@ -164,7 +164,14 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
             message = "its worker was lost (no heartbeat within the step's heartbeat timeout)"
     what = f"{error_type}: {message}" if error_type else message
     return StepFailed(f"step {name!r} failed ({reason}): {what}", step=name,
-                      error_type=error_type, reason=reason, error_message=message)
+                      error_type=error_type, reason=reason, error_message=message, error=_typed(cause))
+
+
+def _typed(cause: BaseException | None) -> TetherError | None:
+    """The tether error a step raised, rebuilt from the failure's details (see `error_data`)."""
+    details = cause.details if isinstance(cause, ApplicationError) else ()
+    first = details[0] if details else None
+    return error_from_data(first.get(ERROR_DETAIL)) if isinstance(first, dict) else None
 
 
 async def run_child(wf: Workflow[Any, Any], args: list[Any]) -> Any:
@@ -258,8 +265,9 @@ def _as_application_error(exc: TetherError) -> BaseException:
     # sends Temporal's failure converter into endless recursion
     retry_after = getattr(exc, "retry_after", None)  # e.g. a provider's Retry-After header
     retryable = getattr(exc, "retryable", True)
-    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not retryable,
-                           next_retry_delay=timedelta(seconds=retry_after) if retry_after else None)
+    return ApplicationError(str(exc), {ERROR_DETAIL: error_data(exc)}, type=type(exc).__name__,
+                            non_retryable=not retryable,
+                            next_retry_delay=timedelta(seconds=retry_after) if retry_after else None)
 
 
 # ---- inside step attempts --------------------------------------------------------------

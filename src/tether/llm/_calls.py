@@ -8,7 +8,6 @@ here, in workflow code, so each re-ask is its own step in the run's history.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -156,28 +155,18 @@ async def ask(call: ModelCall) -> ModelReply:
     return reply
 
 
-_ERRORS: dict[str, type[Exception]] = {"ConfigError": ConfigError, "CloudModelBlocked": ConfigError,
-                                       "UsageError": UsageError}
-
-
 def _reraise(failed: StepFailed, model: str) -> Exception:
     """The error a workflow author expects, from the step failure that crossed the activity boundary."""
-    if failed.error_type == "EgressBlocked":  # a policy block: never a reason to try the fallbacks
-        return _egress_blocked(failed.error_message, model)
-    if failed.error_type in _ERRORS:
-        return _ERRORS[failed.error_type](failed.error_message)
-    if failed.error_type == "ModelError":
-        detail = failed.error_message
+    original = failed.error
+    if isinstance(original, EgressBlocked | ConfigError | UsageError):
+        return original  # a policy block or a setup problem: never a reason to try the fallbacks
+    if isinstance(original, ModelError):
+        detail = str(original)
     else:  # e.g. the attempt timed out or its worker was lost every time
         detail = f"{model}: {failed.error_type or 'error'}: {failed.error_message}"
     suffix = f" ({failed.reason})" if failed.reason in ("retries exhausted", "timed out") else ""
-    return ModelError(detail + suffix, model=model, retryable=False)
-
-
-def _egress_blocked(message: str, model: str) -> EgressBlocked:
-    found = re.search(r"sensitive value '([^']*)' from zone '([^']*)'", message)
-    label, zone = found.groups() if found else ("?", "?")
-    return EgressBlocked(label=label, zone=zone, destination=model)
+    return ModelError(detail + suffix, model=model, retryable=False,
+                      status=original.status if isinstance(original, ModelError) else None)
 
 
 def _messages(prompt: Prompt, system: str | None) -> list[Message]:

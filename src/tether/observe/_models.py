@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from tether.errors import EgressBlocked
 from tether.observe import _metrics, _setup
 from tether.observe import _spans as S
 
@@ -104,7 +105,7 @@ def _failed(rec: ModelSpan, exc: BaseException, seconds: float) -> None:
     kind = S.error_type(exc)
     if rec.span.is_recording():
         S.record_error(rec.span, exc)
-        blocked = S.find_in_chain(exc, "EgressBlocked")
+        blocked = S.find_in_chain(exc, EgressBlocked)
         if blocked is not None:
             from tether.observe._temporal import egress_span
 

@@ -12,7 +12,7 @@ import json
 import traceback
 from collections.abc import Mapping
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -62,6 +62,9 @@ _PROVIDERS = {"openai": "openai", "mistral": "mistral_ai", "anthropic": "anthrop
 
 MAX_TEXT = 4000
 """Longest string attribute written (longer ones are cut with a marker)."""
+
+
+E = TypeVar("E", bound=BaseException)
 
 
 def provider_name(provider: str) -> str:
@@ -150,12 +153,12 @@ def error_type(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def find_in_chain(exc: BaseException, name: str) -> BaseException | None:
-    """The first exception named `name` among `exc`, its causes and contexts."""
+def find_in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of type `kind` among `exc`, its causes and contexts."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if type(current).__name__ == name:
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__ or getattr(current, "cause", None)

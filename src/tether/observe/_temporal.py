@@ -40,6 +40,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from tether.errors import EgressBlocked
 from tether.observe import _metrics, _setup
 from tether.observe import _spans as S
 
@@ -137,7 +138,7 @@ def _end_run(span: Span, workflow_type: str, exc: BaseException | None) -> None:
     elif workflow.is_failure_exception(exc):
         outcome = "failed"
         S.record_error(span, exc, timestamp=workflow.time_ns())
-        blocked = S.find_in_chain(exc, "EgressBlocked")  # raised by workflow code itself
+        blocked = S.find_in_chain(exc, EgressBlocked)  # raised by workflow code itself
         if blocked is not None:
             egress_span(blocked)
     else:
@@ -248,7 +249,7 @@ def _attempt_failed(span: Span, info: activity.Info, exc: BaseException, attrs: 
     outcome = "failed" if _final(info, exc) else "retry"
     span.set_attribute(S.OUTCOME, outcome)
     S.record_error(span, exc)
-    blocked = S.find_in_chain(exc, "EgressBlocked")
+    blocked = S.find_in_chain(exc, EgressBlocked)
     if blocked is not None:
         egress_span(blocked)
     span.end()

@@ -160,8 +160,8 @@ class MCPToolset:
         try:
             return await execute_step(s, [arg], {}, options=options)
         except StepFailed as failed:
-            if failed.error_type == "MCPServerFailed":
-                raise MCPServerFailed(failed.error_message, server=self.server.label) from None
+            if isinstance(failed.error, MCPServerFailed):
+                raise failed.error from None
             raise
 
     def approval_for(self, name: str) -> bool:
