@@ -43,7 +43,8 @@ def forms_of(text: str) -> Forms:
              text.encode("unicode_escape").decode("ascii"), quote(text), quote_plus(text)}
     exact.update(_base64_forms(text.encode()))
     whole = canon(text)
-    canonical = {whole, text.encode().hex()} if len(whole) >= MIN_CANON else set()
+    # the ASCII-escaped form too (JSON of non-ASCII text, then upper-cased or stripped)
+    canonical = {whole, canon(json.dumps(text)), text.encode().hex()} if len(whole) >= MIN_CANON else set()
     return Forms(exact=tuple(sorted(e for e in exact if e)), canonical=tuple(sorted(canonical)))
 
 
