@@ -265,7 +265,7 @@ class FileStore:
 
     def put(self, name: str, data: bytes) -> None:
         """Write `data` to `<folder>/<name>` unless it is already there."""
-        path = self.folder / _checked_name(name)
+        path = self.folder / _file_name(name)
         if path.exists():
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -278,9 +278,9 @@ class FileStore:
 
         Raises:
             KeyError: There is no such file.
-            DecryptionFailed: The name is not a content hash, or the entry is not a regular file.
+            DecryptionFailed: The name is not a plain file name, or the entry is not a regular file.
         """
-        path = self.folder / _checked_name(name)
+        path = self.folder / _file_name(name)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
@@ -341,6 +341,15 @@ class ClaimCheckCodec(PayloadCodec):
 
 
 _HASH_NAME = re.compile(r"[0-9a-f]{64}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
+
+
+def _file_name(name: str) -> str:
+    """`name` if it names a file inside the store folder (no separators, no `..`), else `DecryptionFailed`."""
+    if len(name) > 200 or not _FILE_NAME.fullmatch(name):
+        raise DecryptionFailed(f"payload store entry {name[:40]!r} is not a plain file name; refusing to "
+                               "read it (only names tether writes, such as content hashes, are read)", key_id="")
+    return name
 
 
 def _checked_name(name: str) -> str:

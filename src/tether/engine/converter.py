@@ -12,11 +12,45 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
     DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
+    DefaultFailureConverter,
     PayloadCodec,
+    PayloadConverter,
 )
 
-from tether.errors import PlaintextRefused
+from tether.errors import DecryptionFailed, PlaintextRefused
+
+_KEY_ERRORS = {cls.__name__ for cls in (DecryptionFailed, PlaintextRefused)}
+
+
+class EncodedFailureConverter(DefaultFailureConverter):
+    """Failure messages and stack traces travel as an encoded payload (encrypted by the codec).
+
+    Except a failure about keys themselves (`DecryptionFailed`): it names key ids, never a
+    value, and must stay readable by people whose key differs from the failing worker's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=True)
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        """Convert `exception`, encoding its message unless it is about payload keys."""
+        if _about_keys(exception):
+            _PLAIN.to_failure(exception, payload_converter, failure)
+        else:
+            super().to_failure(exception, payload_converter, failure)
+
+
+_PLAIN = DefaultFailureConverter()
+
+
+def _about_keys(exc: BaseException) -> bool:
+    seen = 0
+    link: BaseException | None = exc
+    while link is not None and seen < 16:
+        if isinstance(link, DecryptionFailed) or getattr(link, "type", None) in _KEY_ERRORS:
+            return True
+        link, seen = link.__cause__ or link.__context__, seen + 1
+    return False
 
 
 def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
@@ -28,7 +62,7 @@ def data_converter(codec: PayloadCodec | None = None) -> DataConverter:
     if codec is None:
         return pydantic_data_converter
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
-                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+                               failure_converter_class=EncodedFailureConverter)
 
 
 async def decode_for_display(converter: DataConverter, payloads: Sequence[Payload]) -> list[Any]:
