@@ -129,3 +129,20 @@ def sec_touch(path: str) -> str:
 @tether.workflow
 async def sec_plain(path: str) -> str:
     return await sec_touch(path)
+
+
+# ---- a vault tool's error, sent back to the cloud model as the tool result -------------------------
+
+
+@tether.step(runs_on="vault")
+def sec_vault_record(customer_id: str) -> str:
+    """Look up a customer's record."""
+    ssn = tether.sensitive(SSN, label="ssn").reveal()  # read from the private database
+    raise ValueError(f"no record for {customer_id}: ssn {ssn.replace('-', '')} unknown")
+
+
+@tether.workflow
+async def sec_agent_tool_error(ask: Ask) -> str:
+    agent = tether.Agent(ask.model, name="clerk", instructions="Check the customer.", tools=[sec_vault_record],
+                         max_turns=3)
+    return str((await agent.run("Check customer c-1")).output)
