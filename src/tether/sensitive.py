@@ -157,7 +157,7 @@ def _preview(value: Any, preview: str | bool | Callable[[Any], str] | None, labe
     if preview is True:
         return mask(value)
     shown = str(preview(value)) if callable(preview) else str(preview)
-    whole = _forms.canon(str(value))
+    whole = _forms.canon(str(value)) if isinstance(value, str | int) else ""
     if whole and whole in _forms.canon(shown):  # the preview travels with the handle: it must not be the value
         raise UsageError(f"the preview of sensitive value {label!r} contains the value itself; pass "
                          "preview=True for a masked preview, or a string that does not include it")
@@ -270,8 +270,9 @@ def check_egress(payload: Any, *, destination: str, zone: str | None = None) -> 
     """Raise `EgressBlocked` if `payload` carries a sensitive value to a destination outside its zone.
 
     Call it before sending anything to a model or a tool. It finds handles (objects,
-    their JSON form, or their marker inside a string) and, outside workflow code, the
-    text of values this process revealed or stored. Everything else passes.
+    plain dicts that lost their type, their marker inside a string, or their str/repr/JSON
+    written into text, escaped or not) and, outside workflow code, the text of values
+    this process revealed or stored. Everything else passes.
 
     Args:
         payload: Anything JSON-like: messages, a request model, a dict of tool arguments.
