@@ -26,7 +26,7 @@ from benchmarks import human_workloads as w
 from benchmarks import raw_human_workloads as raw
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
-from tether.engine.worker import sandbox_runner
+from tether.engine.sandbox import sandbox_runner
 
 
 async def tether_round(address: str, n: int) -> tuple[float, float, float]:

@@ -19,9 +19,9 @@ from tether.llm import _report as llm_report
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",
                 "cancelled": "magenta", "terminated": "magenta", "timed out": "red",
                 "scheduled": "dim", "waiting": "cyan", "answered": "green", "expired": "red",
-                "noted": "blue"}
+                "noted": "blue", "lost": "yellow", "stuck": "bold red"}
 MARK = {"completed": "✓", "failed": "✗", "timed out": "✗", "cancelled": "⊘", "retrying": "↻",
-        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗", "noted": "✎"}
+        "running": "…", "scheduled": "·", "waiting": "?", "answered": "✓", "expired": "✗", "noted": "✎", "lost": "↻"}
 
 
 def to_json(value: Any) -> str:
@@ -40,19 +40,22 @@ def _took(start: datetime | None, end: datetime | None) -> str:
 def runs_table(runs: list[RunSummary]) -> Table:
     """The `tether runs` table."""
     table = Table(box=None, header_style="bold")
-    for col in ("RUN ID", "WORKFLOW", "STATUS", "STARTED", "TOOK"):
-        table.add_column(col)
+    why = any(r.stuck for r in runs)
+    for col in ("RUN ID", "WORKFLOW", "STATUS", "STARTED", "TOOK", *(["WHY"] if why else [])):
+        table.add_column(col, overflow="fold")
     for r in runs:
         style = STATUS_STYLE.get(r.status, "")
         table.add_row(r.id, r.workflow, f"[{style}]{r.status}[/]", _when(r.started_at),
-                      _took(r.started_at, r.closed_at))
+                      _took(r.started_at, r.closed_at), *([escape(r.stuck or "")] if why else []))
     return table
 
 
 def step_error(s: StepRecord) -> str:
     """The error, or the last failure of a step that was retried."""
     if s.waiting_for:
-        return f"waiting for {s.waiting_for}"
+        return f"waiting for {s.waiting_for}" + (f" ({s.lost})" if s.lost else "")
+    if s.lost:
+        return s.lost
     if s.error:
         return s.error
     if s.last_failure and s.attempts > 1:
@@ -86,8 +89,8 @@ def print_run(console: Console, run: RunDetail) -> None:
         console.print("[bold]result[/]", to_json(run.result), highlight=False)
     if run.error:
         console.print(f"[bold red]error[/] {run.error}", highlight=False)
-    if run.workflow_task_error and run.status == "running":
-        console.print(f"[bold red]stuck[/] workflow code is failing: {run.workflow_task_error}")
+    if run.stuck:
+        console.print(f"[bold red]stuck[/] {escape(run.stuck)}  (end it with `tether terminate {run.id}`)")
     if run.steps:
         console.print(steps_table(run.steps))
     else:
@@ -105,5 +108,6 @@ def step_line(s: StepRecord) -> str:
     tries = f" ({s.attempts} attempts)" if s.attempts > 1 else ""
     zone = f" [dim]@{s.zone}[/]" if s.zone else ""
     err = step_error(s)
-    err = f" [dim]{err}[/]" if err and s.status in ("retrying", "failed", "timed out", "expired", "waiting") else ""
+    shows_error = s.status in ("retrying", "failed", "timed out", "expired", "waiting", "lost")
+    err = f" [dim]{err}[/]" if err and shows_error else ""
     return f"  [{style}]{mark}[/] {escape(step_label(s))}{zone}{took}{tries}{err}"

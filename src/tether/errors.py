@@ -63,6 +63,7 @@ class ServerUnavailable(ConfigError):
             "`tether dev APP` or pass --address / TETHER_ADDRESS"
         )
         self.address = address
+        self.reason = reason
 
 
 class StepFailed(TetherError):

@@ -47,7 +47,11 @@ class HumanTask(BaseModel):
         assignee: Who should answer (free text: a person, a team), if anyone in particular.
         status: "open", "answered", "expired" or "cancelled".
         opened_at / expires_at / answered_at / closed_at: Workflow times (UTC).
-        answered_by: Who answered, as given by the CLI or the HTTP API.
+        answered_by: Who answered, as authenticated by the surface the answer came through:
+            `os:USER` (the CLI), `token:NAME` (the HTTP API), `studio:NAME` (a Studio login),
+            `local:USER` (loopback without a token), `mcp:CLIENT` (an MCP client).
+        claimed_by: The name the answerer gave for themselves (`--as`, a form field, a body
+            field); self-declared, so never a proof of who answered.
         answer: The validated answer, as JSON.
         default_on_timeout: Whether the run continues with a default when the task expires.
         step: For escalations, the step that failed.
@@ -66,18 +70,33 @@ class HumanTask(BaseModel):
     expires_at: datetime | None = None
     answered_at: datetime | None = None
     answered_by: str | None = None
+    claimed_by: str | None = None
     answer: Any = None
     closed_at: datetime | None = None
     default_on_timeout: bool = False
     step: str | None = None
 
+    @property
+    def answerer(self) -> str:
+        """Who answered, for people: `os:alice`, or `token:ops on behalf of cfo` with a claimed name."""
+        who = self.answered_by or "unknown"
+        return f"{who} on behalf of {self.claimed_by}" if self.claimed_by else who
+
 
 class AnswerRequest(BaseModel):
-    """What the CLI and the HTTP API send to a run to answer one of its tasks."""
+    """What the CLI and the HTTP API send to a run to answer one of its tasks.
+
+    Attributes:
+        task_id: The task answered.
+        answer: The answer, as JSON.
+        answered_by: The answerer's authenticated identity (see `HumanTask.answered_by`).
+        claimed_by: A name the answerer gave for themselves, if any.
+    """
 
     task_id: str
     answer: Any
     answered_by: str = "unknown"
+    claimed_by: str | None = None
 
 
 def split_task_id(task_id: str) -> tuple[str, int]:

@@ -155,8 +155,11 @@ def step(
         name: The step's name in histories and traces (default: the function's name).
         retries: Attempts in all (an int, 1 = no retry) or a `RetryPolicy`.
         timeout: Limit on one attempt ("30s", "5m", a `timedelta`).
-        heartbeat: If set, an attempt that has not called `tether.heartbeat()` for this
-            long is considered lost and retried (use for long steps).
+        heartbeat: Left unset, every attempt heartbeats on its own and one whose worker
+            died is retried within the default heartbeat timeout (10 s,
+            `TETHER_HEARTBEAT_TIMEOUT`). If set, the step beats itself: an attempt that has
+            not called `tether.heartbeat()` for this long is considered lost and retried
+            (for steps that can hang without their worker dying).
         non_retryable: Exception types that fail the step at once, without retrying.
         runs_on: Zone whose workers run this step (e.g. "vault"); default: the
             workflow's own workers.

@@ -12,7 +12,7 @@ import contextvars
 import inspect
 import typing
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -47,11 +47,15 @@ class Workflow(Generic[P, R]):
     runs as a child workflow; awaited anywhere else it runs directly, steps included.
     """
 
-    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, name: str) -> None:
+    def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, name: str,
+                 passthrough: Sequence[str] = ()) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise UsageError(f"@workflow needs an `async def` function, {fn.__qualname__} is not")
+        if isinstance(passthrough, str) or not all(isinstance(m, str) and m for m in passthrough):
+            raise UsageError(f"workflow {name!r}: passthrough takes a list of module names, e.g. ['httpx']")
         self.fn = fn
         self.name = name
+        self.passthrough = tuple(passthrough)
         self.hints = typing.get_type_hints(fn)
         params = list(inspect.signature(fn).parameters.values())
         if len(params) > 1 or any(p.kind not in _POSITIONAL for p in params):
@@ -130,18 +134,30 @@ def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
 
 @overload
 def workflow(
-    fn: None = None, /, *, name: str | None = None
+    fn: None = None, /, *, name: str | None = None, passthrough: Sequence[str] = ()
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
 
 
 def workflow(
-    fn: Callable[P, Coroutine[Any, Any, R]] | None = None, /, *, name: str | None = None
+    fn: Callable[P, Coroutine[Any, Any, R]] | None = None, /, *, name: str | None = None,
+    passthrough: Sequence[str] = (),
 ) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
     """Make an async function a durable workflow that runs on Temporal.
 
     The function takes at most one input (a pydantic model, dataclass or JSON type) and
     returns a serialisable result. Its code must be deterministic: use steps for I/O and
     the helpers in this module for time, randomness and waiting.
+
+    Workflow code runs in Temporal's sandbox, which imports the workflow's module afresh for
+    every run: module globals start over each run (patching one from a test does not reach
+    the workflow), and a module that does I/O at import time (e.g. `httpx`) is refused.
+
+    Args:
+        fn: The async function.
+        name: The workflow's name (default: the function's name).
+        passthrough: Modules the sandbox should share with the worker instead of
+            re-importing them per run, e.g. `["httpx"]` for a workflow file that imports
+            httpx for its steps. Only for modules whose use in workflow code is deterministic.
 
     Example:
         >>> @workflow
@@ -150,7 +166,7 @@ def workflow(
     """
 
     def decorate(func: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
-        wf = Workflow(func, name=name or func.__name__)
+        wf = Workflow(func, name=name or func.__name__, passthrough=passthrough)
         _registry.register_workflow(wf)
         return wf
 
@@ -239,6 +255,26 @@ def heartbeat(*details: Any) -> None:
     from tether.sensitive import withhold
 
     _engine.heartbeat(*withhold(details))
+
+
+def idempotency_key(scope: str = "") -> str:
+    """A key for the external effect of the running step call, to give the outside system.
+
+    Completed steps never run again, but an attempt cut off in the middle of its effect
+    (its worker died after charging the card, before reporting) is retried. Pass this key
+    to the payment, booking or mail API so it ignores the repeat: it is the same for every
+    attempt of this step call in this run and differs between calls and between runs.
+    Use `scope` when one step makes several effects ("charge", "receipt").
+
+    Outside a step attempt (a step called directly in a unit test) it returns a new
+    random key on each call.
+
+    Example:
+        >>> @tether.step
+        ... def charge(order: Order) -> str:
+        ...     return payments.charge(order.total, idempotency_key=tether.idempotency_key())
+    """
+    return _engine.idempotency_key(scope)
 
 
 def run_id() -> str | None:

@@ -35,7 +35,8 @@ def _data(result: Any) -> dict[str, Any]:
 
 
 async def test_stdio_lists_calls_and_follows_a_long_run(tether_client: tether.Client) -> None:
-    params = StdioServerParameters(command=sys.executable, args=_serve_args(tether_client, "--wait", "3"),
+    params = StdioServerParameters(command=sys.executable, args=_serve_args(tether_client, "--wait", "3",
+                                                                            "--allow-self-answer"),
                                    env=dict(os.environ), cwd=str(REPO))
     async with Client(params, read_timeout_seconds=60) as mcp:
         listed = {t.name: t for t in (await mcp.list_tools()).tools}

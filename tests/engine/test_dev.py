@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,3 +61,50 @@ def test_dev_serves_runs_is_reused_and_stops_cleanly(tmp_path: Path) -> None:
     # the run is kept in the persistent store: a later command reads it from the same folder
     listed = tether_cmd("runs", "--json", "--state-dir", str(state))
     assert [r["workflow"] for r in json.loads(listed.stdout)] == ["fan_out"]
+
+
+def _start_dev_app(app: Path, state: Path, port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tether", "dev", str(app), "--port", str(port), "--ui-port", "0",
+                             "--state-dir", str(state), "--no-studio"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "ready" in line:
+            return proc
+    raise AssertionError("tether dev did not become ready")
+
+
+def test_dev_says_once_when_the_app_changes_and_stop_ends_a_left_engine(tmp_path: Path) -> None:
+    app = tmp_path / "flows.py"
+    app.write_text((REPO / "tests" / "apps" / "basics.py").read_text())
+    state, port = tmp_path / "state", free_port()
+    owner = _start_dev_app(app, state, port)
+    try:
+        reuser = _start_dev_app(app, state, free_port())
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(reuser.stdout or []), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not any("changed:" in line for line in lines):  # edit until the watcher notices
+            assert time.monotonic() < deadline, "".join(lines)
+            app.write_text(app.read_text() + "\n# edited\n")
+            reader.join(0.3)
+        for _ in range(3):  # further edits are not announced again
+            app.write_text(app.read_text() + "\n# edited again\n")
+            reader.join(0.5)
+        reuser.send_signal(signal.SIGINT)
+        reuser.wait(60)
+        reader.join(10)
+        out = "".join(lines)
+        assert "flows.py changed: workflow code is re-read for every run, but steps still run the code" in out
+        assert out.count("changed:") == 1
+        assert f"the engine at 127.0.0.1:{port} keeps running" in out and "tether dev --stop" in out
+    finally:
+        owner.kill()
+        owner.wait()
+    assert running_server(state) is not None, "killed abruptly, the owner left its engine behind"
+    stopped = tether_cmd("dev", "--stop", "--state-dir", str(state))
+    assert stopped.returncode == 0 and f"stopped the engine at 127.0.0.1:{port}" in stopped.stdout
+    assert running_server(state) is None
+    again = tether_cmd("dev", "--stop", "--state-dir", str(state))
+    assert again.returncode == 0 and "no engine runs for" in again.stdout

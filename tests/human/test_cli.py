@@ -50,12 +50,12 @@ async def test_list_show_and_answer_from_the_cli(tether_server: DevServer, tethe
 
         code, out, _ = await cli("tasks", "answer", task_id, "--json", '{"approved": true, "amount": 77}',
                                  "--as", "carol", *addr)
-        assert code == 0 and "answered by carol" in out
+        assert code == 0 and "on behalf of carol" in out  # --as is a claim, kept beside the login
         assert await run.result() == flows.Approval(approved=True, amount=77)
         code, _, err = await cli("tasks", "answer", task_id, "--json", '{"approved": true, "amount": 1}', *addr)
-        assert code == 2 and "already answered by carol" in err
+        assert code == 2 and "already answered by os:" in err and "on behalf of carol" in err
         code, out, _ = await cli("tasks", "show", task_id, *addr)
-        assert "answered by carol" in out
+        assert "on behalf of carol" in out
 
 
 async def test_interactive_answer_prompts_from_the_schema(tether_server: DevServer,

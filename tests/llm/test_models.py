@@ -242,7 +242,7 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_MODEL", "STEP_NAME", "ChatResult", "Message", "ModelCall", "ModelReply", "ModelSpec",
         "ModelUsage", "Price", "Prompt", "RunUsage", "Usage", "available", "call_model", "chat", "classify",
         "configure", "default_model", "extract", "first_available", "parse_model", "price_of",
-        "register_endpoint", "require", "set_price", "structured", "usage"])
+        "register_endpoint", "require", "set_price", "structured", "substitute", "usage"])
 
 
 async def test_openai_provider_path_against_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

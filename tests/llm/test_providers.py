@@ -131,3 +131,16 @@ async def test_run_default_model_and_usage_are_per_run(tether_client: tether.Cli
     assert {first.text, second.text} == {"one", "two"}
     assert first.usage.calls == second.usage.calls == 1  # each run counts only its own calls
     assert llm.default_model() != "scripted:llm-echo"  # the run's llm.configure() stayed in that run
+
+
+async def test_model_calls_carry_an_idempotency_key_stable_across_retries(tether_client: tether.Client,
+                                                                          chat_server: ChatServer) -> None:
+    model = chat_server.model("keyed-model")
+    chat_server.script(chat_error(503, "overloaded"), chat_reply("first"), chat_reply("again"))
+    async with tether.Worker(tether_client):
+        await tether_client.run(app.llm_chat_flow, app.Ask(model=model, prompt="Hello"))
+        await tether_client.run(app.llm_chat_flow, app.Ask(model=model, prompt="Hello"))
+    keys = [r.headers.get("idempotency-key") for r in chat_server.requests]
+    assert len(keys) == 3 and all(k and k.startswith("tether-") for k in keys), keys
+    assert keys[0] == keys[1], "the retry of a model step sends the same key (billed once)"
+    assert keys[2] != keys[0], "another run's call has another key"

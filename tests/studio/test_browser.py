@@ -108,7 +108,7 @@ async def test_start_watch_open_answer_and_complete_a_run(studio: StudioServer, 
         await page.click(f"a[href='/runs/{run_id}']")
         await expect(page.locator("#run-status")).to_have_text("completed", timeout=20_000)
         await expect(page.locator("#run-result")).to_contain_text('"payout": 900')
-        await expect(page.locator("table.timeline")).to_contain_text("answered by dana")
+        await expect(page.locator("table.timeline")).to_contain_text("on behalf of dana")  # beside the login
         await screenshot(page, "09-run-completed")
 
     outcome = await studio.client.get(run_id).result()

@@ -85,7 +85,8 @@ PUBLIC_API = {
     "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunNotFound", "RunSummary", "Sensitive",
     "SensitiveValueMissing", "ServerUnavailable", "Step", "StepFailed", "TaskClosed", "TaskNotFound", "TetherError",
     "Tool", "UnknownWorkflow", "UsageError", "Worker", "Workflow", "__version__", "ask_human", "confirm",
-    "continue_as_new", "decide", "escalate", "gather", "heartbeat", "in_workflow", "llm", "load_app", "log", "mcp",
+    "continue_as_new", "decide", "escalate", "gather", "heartbeat", "idempotency_key", "in_workflow", "llm",
+    "load_app", "log", "mcp",
     "note", "now", "parse_duration", "patched", "run_id", "sensitive", "sleep", "step", "tool", "uuid4", "wait_for",
     "workflow",
 }

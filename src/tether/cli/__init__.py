@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import traceback
 
@@ -18,7 +19,7 @@ from tether.cli import mcp as _mcp  # noqa: F401  (registers commands)
 from tether.cli import observe as _observe  # noqa: F401  (registers commands)
 from tether.cli import studio as _studio  # noqa: F401  (registers commands)
 from tether.cli import tasks as _tasks  # noqa: F401  (registers commands)
-from tether.cli._common import app, before_exit, err
+from tether.cli._common import app, before_exit, check_environment, err
 from tether.errors import TetherError, UsageError
 
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["TETHER_DEBUG"] = "1"
     code: int = 0
     try:
+        check_environment()
         app(args=args, prog_name="tether")  # exits via SystemExit; usage errors handled by typer
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -62,5 +64,22 @@ def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = Fals
     prefix = f"{type(exc).__name__}: " if unexpected else ""
     hint = "" if debug or not unexpected else " (run with --debug for the traceback)"
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    err.print(f"[bold red]error:[/] {escape(prefix + message)}{hint}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(without_secrets(prefix + message))}{hint}", soft_wrap=True)
     return code
+
+
+SECRET_ENV = ("TETHER_KEYS", "TETHER_API_TOKEN", "TETHER_API_KEY")
+"""Variables whose values are key material or credentials: never quoted in an error line."""
+_WORD = re.compile(r"[A-Za-z0-9+/=_\-]{8,}")
+
+
+def without_secrets(text: str) -> str:
+    """`text` with any run of 8+ characters taken from a key or token in the environment redacted.
+
+    Error lines end up in terminals, CI logs and tickets; a message that quotes part of a
+    malformed key (`got an entry 'c2VjcmV0…'`) must not carry it there.
+    """
+    secrets = [v for name in SECRET_ENV for v in re.split(r"[,:\s]+", os.environ.get(name, "")) if len(v) >= 8]
+    if not secrets:
+        return text
+    return _WORD.sub(lambda m: "[redacted]" if any(m.group(0) in s for s in secrets) else m.group(0), text)

@@ -1,4 +1,4 @@
-"""Core commands: dev, run, worker, runs, show, cancel."""
+"""Core commands: dev, run, worker, runs, show, cancel, terminate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from tether import _render
 from tether.cli._common import (
     Address,
     ApiKey,
+    Grace,
     Namespace,
     Queue,
     StateDir,
@@ -34,19 +35,21 @@ from tether.cli._common import (
 from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
 from tether.cli.observe import CaptureContent, MetricsPort, telemetry_setup
 from tether.codec import worker_codec
-from tether.engine.app import load_app, split_target
-from tether.engine.client import Client, resolve_workflow
+from tether.durations import parse_duration
+from tether.engine import liveness
+from tether.engine.app import App, load_app, split_target
+from tether.engine.client import Client, new_run_id, resolve_workflow
 from tether.engine.connection import Connection
-from tether.engine.devserver import DevServer, running_server
+from tether.engine.devserver import DevServer, running_server, stop_running
 from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
-from tether.errors import UsageError
+from tether.errors import ServerUnavailable, UsageError
 from tether.llm import _report as llm_report
 
 
 @app.command()
 def dev(
-    app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file with workflows.")],
+    app_spec: Annotated[str | None, typer.Argument(metavar="APP", help="Module or .py file with workflows.")] = None,
     port: Annotated[int, typer.Option(help="gRPC port of the embedded engine.")] = 7233,
     ui_port: Annotated[int | None, typer.Option(help="Web UI port (default: port + 1000).")] = None,
     separate_zones: Annotated[bool, typer.Option(help="Run each zone's steps in its own process.")] = False,
@@ -55,17 +58,30 @@ def dev(
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
     studio: Annotated[bool, typer.Option("--studio/--no-studio", help="Serve Studio, the web app.")] = True,
     studio_port: Annotated[int, typer.Option(help="Studio's port on 127.0.0.1.")] = 7300,
+    grace: Grace = "30s",
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the engine left running for this folder.")] = False,
 ) -> None:
-    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them."""
+    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them
+    (steps in flight get --grace to finish; a second Ctrl-C stops at once)."""
+    if stop:
+        stopped = stop_running(state_dir)
+        out.print(f"stopped the engine at {stopped.address}" if stopped else f"no engine runs for {state_dir}/")
+        return
+    if app_spec is None:
+        raise UsageError("name the app to serve: tether dev APP (a module or a .py file)")
+    seconds = parse_duration(grace, what="--grace").total_seconds()
     loaded = load_app(app_spec)
     use_dev_key(state_dir)
     telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
-    asyncio.run(_dev(loaded.spec, loaded.zones(), port, ui_port, separate_zones, state_dir,
-                     conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None))
+    asyncio.run(_dev(loaded, port, ui_port, separate_zones, state_dir,
+                     conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None,
+                     grace=seconds))
 
 
-async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, separate: bool,
-               state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None) -> None:
+async def _dev(loaded: App, port: int, ui_port: int | None, separate: bool,
+               state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None,
+               grace: float = 30.0) -> None:
+    spec, zones = loaded.spec, loaded.zones()
     info = running_server(state_dir)
     server = None
     if info is None:
@@ -77,11 +93,11 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
     web = None
     try:
         conn = Connection(address=address, namespace=conn.namespace, task_queue=conn.task_queue)
-        client = Client(await conn.connect(), conn)
+        client = Client(await conn.connect(patient=True), conn)
         queues = [MAIN] if separate else [MAIN, *zones]
         if separate:
-            children = [_spawn_zone_worker(spec, z, conn) for z in zones]
-        worker = Worker(client, queues=queues)
+            children = [_spawn_zone_worker(spec, z, conn, grace) for z in zones]
+        worker = Worker(client, queues=queues, grace=grace)
         if studio is not None:
             from tether.cli.studio import start_for_dev
 
@@ -93,30 +109,73 @@ async def _dev(spec: str, zones: list[str], port: int, ui_port: int | None, sepa
         if studio is not None:
             out.print(studio_line)
         out.print("  ready: `tether run APP:WORKFLOW --input JSON` in another terminal; Ctrl-C stops")
-        await _until_signal(worker.run())
+        watch = asyncio.ensure_future(_warn_on_change(loaded.files()))
+        try:
+            await _until_signal(worker.run(), grace=grace)
+        finally:
+            watch.cancel()
     finally:
         if web is not None:
             await web.stop()
         for child in children:
             child.terminate()
-        for child in children:
-            child.wait(10)
+        for child in children:  # zone workers shut down gracefully on SIGTERM
+            try:
+                child.wait(grace + 10)
+            except subprocess.TimeoutExpired:
+                child.kill()
         if server is not None:
             server.stop()
-        out.print("stopped")
+            out.print("stopped")
+        else:
+            out.print(f"stopped; the engine at {address} keeps running (another `tether dev` started it): "
+                      "`tether dev --stop` stops it")
 
 
-def _spawn_zone_worker(spec: str, zone: str, conn: Connection) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "tether", "worker", spec, "--queues", zone,
+async def _warn_on_change(files: list[Path], every: float = 1.0) -> None:
+    """Say once when the app's code changes: new runs replay the new workflow code, but this
+    worker's steps keep the code it loaded."""
+    def stamps() -> dict[Path, float]:
+        return {f: f.stat().st_mtime for f in files if f.exists()}
+
+    before = stamps()
+    while True:
+        await asyncio.sleep(every)
+        now = stamps()
+        changed = [f for f in files if now.get(f) != before.get(f)]
+        if changed:
+            err.print(f"[yellow]{changed[0].name} changed[/]: workflow code is re-read for every run, but steps "
+                      "still run the code loaded at start; restart `tether dev` to load it")
+            return
+
+
+def _spawn_zone_worker(spec: str, zone: str, conn: Connection, grace: float) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "tether", "worker", spec, "--queues", zone, "--grace", f"{grace:g}s",
            "--address", conn.address, "--namespace", conn.namespace, "--task-queue", conn.task_queue]
     return subprocess.Popen(cmd)
 
 
-async def _until_signal(coro: Any) -> None:
+async def _until_signal(coro: Any, *, grace: float | None = None) -> None:
+    """Run `coro` until SIGINT/SIGTERM. With `grace`, the first signal starts a graceful
+    shutdown (said in one line) and a second one cuts it short."""
     task = asyncio.ensure_future(coro)
     loop = asyncio.get_running_loop()
+    signals = 0
+
+    def stop() -> None:
+        nonlocal signals
+        signals += 1
+        if grace is not None and signals == 1:
+            err.print(f"stopping: taking no new work; {liveness.in_flight()} step attempt(s) in flight have "
+                      f"{grace:g}s to finish and report (what still runs then is retried at once "
+                      "elsewhere); Ctrl-C again stops now")
+        elif grace is not None:
+            err.print("stopping now: unfinished step attempts are retried elsewhere once their "
+                      "heartbeats lapse")
+        task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop)
     try:
         await task
     except asyncio.CancelledError:
@@ -131,12 +190,18 @@ def run(
     target: Annotated[str, typer.Argument(metavar="APP:WORKFLOW", help="e.g. examples/invoice.py:process_invoice")],
     input: Annotated[str | None, typer.Option("--input", "-i", help="Input as JSON, or @file.json.")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Print the run id and return at once.")] = False,
-    run_id: Annotated[str | None, typer.Option("--id", help="Run id (default: generated).")] = None,
+    run_id: Annotated[str | None, typer.Option("--id", help="Run id (default: generated); used once.")] = None,
+    allow_id_reuse: Annotated[bool, typer.Option(
+        "--allow-id-reuse", help="Start even if a finished run had this --id (its work is done again).")] = False,
     state_dir: StateDir = Path(".tether"),
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
-    """Start a run of a workflow, show its steps live and print its result."""
+    """Start a run of a workflow, show its steps live and print its result.
+
+    Ctrl-C stops following, not the run: it goes on (or resumes with a worker); the
+    message says how to follow or cancel it.
+    """
     spec, name = split_target(target)
     if name is None:
         raise UsageError(f"name the workflow to run: {target}:WORKFLOW")
@@ -147,8 +212,44 @@ def run(
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
     if not conn.explicit:  # the embedded engine: runs served here are traced like under `tether dev`
         telemetry_setup("run", state_dir, None, None)
-    code = asyncio.run(_run(wf, args_value, run_id, no_wait, state_dir, conn, loaded.zones()))
+    if run_id is not None and not run_id.strip():
+        raise UsageError("--id must not be empty; leave it out to get a generated run id")
+    started = _Started()
+    try:
+        code = asyncio.run(_run(wf, args_value, run_id, no_wait, state_dir, conn, loaded.zones(),
+                                allow_id_reuse=allow_id_reuse, started=started))
+    except KeyboardInterrupt:
+        err.print(started.after_interrupt(spec), soft_wrap=True)
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+@dataclass
+class _Started:
+    """What `tether run` had started when Ctrl-C came, to say what happens to it."""
+
+    run_id: str | None = None
+    confirmed: bool = False  # the engine acknowledged the start
+    worker_here: bool = False
+    engine_here: bool = False
+
+    def after_interrupt(self, spec: str) -> str:
+        if self.run_id is None:
+            return "interrupted before the run started: nothing was started"
+        rid = self.run_id
+        if not self.confirmed:
+            return (f"interrupted while starting run {rid}: it may have started; check with `tether show {rid}` "
+                    f"(cancel it with `tether cancel {rid}`)")
+        if self.engine_here:
+            goes_on = (f"run {rid} is kept in the embedded engine, which stopped with this command; it resumes "
+                       f"where it was when you start `tether dev {spec}`")
+        elif self.worker_here:
+            goes_on = (f"run {rid} goes on: it is kept by the engine and resumes when a worker serves it "
+                       f"(`tether dev {spec}` or `tether worker {spec}`)")
+        else:
+            goes_on = f"run {rid} goes on (a worker serves it)"
+        return (f"stopped following; {goes_on}. Follow it: `tether show {rid}`; cancel it: "
+                f"`tether cancel {rid}`")
 
 
 def _unknown(name: str, workflows: dict[str, Any]) -> Any:
@@ -175,7 +276,9 @@ def _read_input(raw: str | None) -> Any:
 
 
 async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir: Path,
-               conn: Connection, zones: list[str]) -> int:
+               conn: Connection, zones: list[str], *, allow_id_reuse: bool = False,
+               started: _Started | None = None) -> int:
+    started = started or _Started()
     if os.environ.get("TETHER_DEBUG") != "1":
         # Step failures are shown as progress lines; the worker's own tracebacks are noise here.
         logging.getLogger("temporalio").setLevel(logging.CRITICAL)
@@ -190,8 +293,12 @@ async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir
                 worker = Worker(client, queues=[MAIN, *zones])
         if worker is not None:
             await worker.__aenter__()
+        started.worker_here = worker is not None
+        started.engine_here = session.started_server is not None
         try:
-            handle = await client.start(wf, value, id=run_id)
+            started.run_id = run_id or new_run_id(wf.name)
+            handle = await client.start(wf, value, id=started.run_id, allow_id_reuse=allow_id_reuse)
+            started.confirmed = True
             if no_wait:
                 out.print(handle.id)
                 return 0
@@ -266,24 +373,43 @@ def worker(
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
     key_file: KeyFile = None, allow_plaintext: AllowPlaintext = False,
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
+    grace: Grace = "30s",
 ) -> None:
-    """Run a worker for APP against any Temporal server or cluster."""
+    """Run a worker for APP against any Temporal server or cluster.
+
+    It waits for the server if it is not up yet. SIGTERM or Ctrl-C stops taking work and
+    lets steps in flight finish within --grace; a second Ctrl-C stops at once.
+    """
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
+    seconds = parse_duration(grace, what="--grace").total_seconds()
     telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
     conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec,
                    allow_plaintext=allow_plaintext)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-    asyncio.run(_worker(conn, wanted))
+    asyncio.run(_worker(conn, wanted, seconds))
 
 
-async def _worker(conn: Connection, queues: list[str] | None) -> None:
-    client = Client(await conn.connect(), conn)
-    w = Worker(client, queues=queues)
+async def _worker(conn: Connection, queues: list[str] | None, grace: float) -> None:
+    client = Client(await _connect_patiently(conn), conn)
+    w = Worker(client, queues=queues, grace=grace)
     ring = getattr(conn.codec, "keyring", None)
     sealed = f"payload key {ring.primary.id}" if ring else "[yellow]payloads NOT encrypted[/]"
     err.print(f"worker on {conn.address} namespace {conn.namespace}: {', '.join(w.task_queues)}; {sealed}")
-    await _until_signal(w.run())
+    await _until_signal(w.run(), grace=grace)
+
+
+async def _connect_patiently(conn: Connection) -> Any:
+    """Connect, waiting for a server that is not up yet (backoff up to 30 s, said on each try)."""
+    delay = 1.0
+    while True:
+        try:
+            return await conn.connect(patient=True)
+        except ServerUnavailable as exc:
+            err.print(f"waiting for the Temporal server at {conn.address} ({exc.reason or 'unreachable'}); "
+                      f"next try in {delay:g}s; Ctrl-C stops")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 @app.command()
@@ -354,3 +480,22 @@ def cancel(
     asyncio.run(go())
 
 
+
+
+@app.command()
+def terminate(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
+    reason: Annotated[str, typer.Option(help="Why, kept in the run's history.")] = "terminated from the CLI",
+    state_dir: StateDir = Path(".tether"),
+    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
+    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
+) -> None:
+    """End a run at once, running none of its code (for a stuck run that cancel cannot reach)."""
+    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+
+    async def go() -> None:
+        async with open_session(conn, state_dir) as s:
+            await s.client.terminate(run_id, reason)
+        out.print(f"terminated {run_id}")
+
+    asyncio.run(go())

@@ -42,6 +42,9 @@ def serve(
     = 30.0,
     worker: Annotated[bool, typer.Option("--worker/--no-worker",
                                          help="Run a worker here when none serves the queue.")] = True,
+    allow_self_answer: Annotated[bool, typer.Option(
+        "--allow-self-answer", help="Let MCP clients answer tasks of runs started through MCP (an agent "
+                                    "approving its own request); off by default.")] = False,
     state_dir: StateDir = Path(".tether"),
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
@@ -58,11 +61,11 @@ def serve(
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
     logging.getLogger("temporalio").setLevel(logging.CRITICAL)  # step failures are results, not noise
     asyncio.run(_serve(loaded.workflows, loaded.zones(), conn, state_dir, http=http, host=host, port=port,
-                       wait=wait, worker=worker))
+                       wait=wait, worker=worker, allow_self_answer=allow_self_answer))
 
 
 async def _serve(workflows: dict[str, Any], zones: list[str], conn: Connection, state_dir: Path, *, http: bool,
-                 host: str, port: int, wait: float, worker: bool) -> None:
+                 host: str, port: int, wait: float, worker: bool, allow_self_answer: bool = False) -> None:
     from tether.engine.session import has_workflow_poller, open_session
     from tether.engine.worker import MAIN, Worker
     from tether.tools import mcp_server
@@ -73,7 +76,8 @@ async def _serve(workflows: dict[str, Any], zones: list[str], conn: Connection, 
         client = session.client
         if worker and not await has_workflow_poller(client, client.connection.task_queue):
             await stack.enter_async_context(Worker(client, queues=[MAIN, *zones]))
-        server = mcp_server.build_server(mcp_server.WorkflowTools(client, workflows, wait=wait))
+        tools = mcp_server.WorkflowTools(client, workflows, wait=wait, allow_self_answer=allow_self_answer)
+        server = mcp_server.build_server(tools)
         if streams is not None:
             await mcp_server.serve_stdio(server, streams)
             return

@@ -13,15 +13,20 @@ import typer
 from tether.cli._common import (
     Address,
     ApiKey,
+    HttpsCert,
+    HttpsKey,
     Namespace,
     Queue,
     StateDir,
     TlsCa,
     TlsCert,
     TlsKey,
+    Token,
+    TokenFile,
     app,
     conn_from,
     err,
+    tokens_from,
 )
 from tether.observe._setup import STORE_ENV, STORE_FILE
 
@@ -35,12 +40,13 @@ StudioStore = Annotated[Path | None, typer.Option(
 
 @app.command()
 def studio(
+    ctx: typer.Context,
     app_spec: Annotated[str | None, typer.Argument(
         metavar="[APP]", help="Module or .py file whose workflows can be started from Studio.")] = None,
-    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs TETHER_API_TOKEN.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs a token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7300,
-    token: Annotated[str | None, typer.Option(envvar="TETHER_API_TOKEN", show_default=False,
-                                              help="Token for the login form and API calls.")] = None,
+    token: Token = None, token_file: TokenFile = None,
+    https_cert: HttpsCert = None, https_key: HttpsKey = None,
     temporal_ui: Annotated[str | None, typer.Option(
         envvar="TETHER_TEMPORAL_UI", help="Temporal Web UI base URL, for links (default: the dev server's).")] = None,
     store: StudioStore = None,
@@ -51,23 +57,25 @@ def studio(
     """Serve Studio: runs, a run's steps, prompts and decisions, the inbox, metrics, starting runs."""
     from tether.engine.app import load_app
     from tether.engine.session import open_session
-    from tether.studio.api import check_binding
+    from tether.studio.api import check_binding, tls_options
     from tether.studio.app import serve
 
-    check_binding(host, token)  # refuse before touching any server
+    tokens = tokens_from(ctx, token, token_file)
+    check_binding(host, tokens)  # refuse before touching any server
+    tls_options(https_cert, https_key)
     workflows = load_app(app_spec).workflows if app_spec else {}
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
 
     async def go() -> None:
         async with open_session(conn, state_dir) as s:
             def ready(url: str) -> None:
-                auth = "token login required" if token else "no login (loopback only)"
+                auth = "token login required" if tokens else "no login (loopback only)"
                 err.print(f"[bold]tether studio[/]  {url}   engine {s.client.connection.address}   {auth}; "
                           "Ctrl-C stops")
 
-            await serve(s.client, host=host, port=port, token=token, workflows=workflows,
+            await serve(s.client, host=host, port=port, token=tokens, workflows=workflows,
                         store=store or state_dir / STORE_FILE, temporal_ui=temporal_ui or s.ui_url,
-                        on_ready=ready)
+                        on_ready=ready, https_cert=https_cert, https_key=https_key)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(go())

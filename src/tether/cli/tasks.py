@@ -17,16 +17,21 @@ from tether import _render
 from tether.cli._common import (
     Address,
     ApiKey,
+    HttpsCert,
+    HttpsKey,
     Namespace,
     Queue,
     StateDir,
     TlsCa,
     TlsCert,
     TlsKey,
+    Token,
+    TokenFile,
     app,
     conn_from,
     err,
     out,
+    tokens_from,
 )
 from tether.durations import format_duration
 from tether.engine.connection import Connection
@@ -38,7 +43,8 @@ from tether.human import HumanTask
 tasks_app = typer.Typer(help="Human tasks: list, show and answer them.", no_args_is_help=False)
 app.add_typer(tasks_app, name="tasks")
 
-As = Annotated[str | None, typer.Option("--as", help="Who is answering (default: your login name).")]
+As = Annotated[str | None, typer.Option(
+    "--as", help="Whom you answer for; recorded beside your login name (which is what answered_by records).")]
 
 
 @tasks_app.callback(invoke_without_command=True)
@@ -121,7 +127,7 @@ def print_task(t: HumanTask, *, schema: bool = True) -> None:
     if t.context is not None:
         out.print("[bold]context[/]", _render.to_json(t.context), highlight=False)
     if t.status == "answered":
-        out.print(f"[bold]answered[/] by {t.answered_by} at {_when(t.answered_at)}")
+        out.print(f"[bold]answered[/] by {t.answerer} at {_when(t.answered_at)}", highlight=False)
         out.print("[bold]answer[/]", _render.to_json(t.answer), highlight=False)
     elif t.status == "open" and schema:
         out.print("[bold]answer schema[/]", _render.to_json(t.answer_schema), highlight=False)
@@ -143,9 +149,12 @@ def answer_task(
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
-    """Answer a task; the run validates the answer and goes on (an invalid one changes nothing)."""
+    """Answer a task; the run validates the answer and goes on (an invalid one changes nothing).
+
+    The answer records your login name (`os:NAME`) as who answered; `--as` adds whom you answer for.
+    """
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
-    by = who or _login()
+    by = f"os:{_login()}"
 
     async def go() -> HumanTask:
         async with open_session(conn, state_dir) as s:
@@ -158,10 +167,10 @@ def answer_task(
                 else:
                     print_task(task, schema=False)
                     value = prompt_answer(task.answer_schema)
-            return await s.client.tasks.answer(task_id, value, by=by)
+            return await s.client.tasks.answer(task_id, value, by=by, claimed_by=who)
 
     done = asyncio.run(go())
-    out.print(f"[green]✓[/] {done.id} answered by {done.answered_by}; run {done.run_id} goes on")
+    out.print(f"[green]✓[/] {done.id} answered by {done.answerer}; run {done.run_id} goes on", highlight=False)
 
 
 def _login() -> str:
@@ -293,29 +302,38 @@ def _prompt_json(node: dict[str, Any], label: str, required: bool) -> Any:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs TETHER_API_TOKEN.")] = "127.0.0.1",
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs a token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7300,
-    token: Annotated[str | None, typer.Option(envvar="TETHER_API_TOKEN", show_default=False,
-                                              help="Bearer token every request must carry.")] = None,
+    token: Token = None, token_file: TokenFile = None,
+    https_cert: HttpsCert = None, https_key: HttpsKey = None,
     state_dir: StateDir = Path(".tether"),
     address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
-    """Serve the HTTP API (human tasks: list, read, answer) until Ctrl-C."""
-    from tether.studio.api import check_binding
+    """Serve the HTTP API (human tasks: list, read, answer) until Ctrl-C.
+
+    It has Studio's guards: loopback Host check, no cross-site requests, JSON bodies only
+    with `Content-Type: application/json`, and a bearer token (TETHER_API_TOKEN or
+    --token-file) required when bound beyond loopback.
+    """
+    from tether.studio.api import check_binding, tls_options
     from tether.studio.api import serve as serve_api
 
-    check_binding(host, token)  # refuse before touching any server
+    tokens = tokens_from(ctx, token, token_file)
+    check_binding(host, tokens)  # refuse before touching any server
+    tls_options(https_cert, https_key)
     conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
 
     async def go() -> None:
         async with open_session(conn, state_dir) as s:
             def ready(url: str) -> None:
-                auth = "token required" if token else "no token (loopback only)"
+                auth = "token required" if tokens else "no token (loopback only)"
                 err.print(f"[bold]tether serve[/]  {url}/api/tasks   engine {s.client.connection.address}"
                           f"   {auth}; Ctrl-C stops")
 
-            await serve_api(s.client, host=host, port=port, token=token, on_ready=ready)
+            await serve_api(s.client, host=host, port=port, token=tokens, on_ready=ready,
+                            https_cert=https_cert, https_key=https_key)
 
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn stopped gracefully, then re-raised Ctrl-C
         asyncio.run(go())

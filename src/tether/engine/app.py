@@ -28,6 +28,22 @@ class App:
     temporal_workflows: list[type] = field(default_factory=list)
     temporal_activities: list[Callable[..., Any]] = field(default_factory=list)
 
+    def files(self) -> list[Path]:
+        """The app's source files: its module and the modules it imported from its own folder."""
+        main = Path(getattr(self.module, "__file__", "") or "")
+        if not main.name:
+            return []
+        root = main.resolve().parent
+        found = {main.resolve()}
+        for mod in list(sys.modules.values()):
+            path = getattr(mod, "__file__", None)
+            if not path or not path.endswith(".py") or "site-packages" in Path(path).parts:
+                continue
+            resolved = Path(path).resolve()
+            if resolved.is_relative_to(root) and not resolved.is_relative_to(Path(sys.prefix).resolve()):
+                found.add(resolved)
+        return sorted(found)
+
     def zones(self) -> list[str]:
         """Zones named by the app's steps (and its MCP servers), sorted."""
         return sorted({s.options.runs_on for s in self.steps.values() if s.options.runs_on} | _registry.zones)

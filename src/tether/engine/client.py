@@ -6,8 +6,9 @@ the only code path that talks to Temporal on their behalf.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,14 +17,16 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import CancelledError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry
 from tether.engine.connection import Connection
 from tether.engine.durable import base_queue, zone_queue
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
-from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow
+from tether.engine.stuck import stuck_reason
+from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError
 from tether.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ class RunSummary:
     closed_at: datetime | None
     task_queue: str
     open_tasks: int = 0  # human tasks waiting for an answer
+    stuck: str | None = None  # why a "stuck" run cannot move, and what to do
 
 
 @dataclass
@@ -69,6 +73,7 @@ class RunDetail:
     error_type: str | None
     steps: list[StepRecord]
     workflow_task_error: str | None
+    stuck: str | None = None  # why a running run cannot move, and what to do
 
 
 class Run:
@@ -85,23 +90,46 @@ class Run:
         """The run's id (Temporal's workflow id)."""
         return self._handle.id
 
-    async def result(self) -> Any:
+    async def result(self, *, timeout: float | None = None, outage: float = 120.0) -> Any:
         """Wait for the run to finish and return its result.
+
+        Waiting survives a server restart: an unreachable server is retried with backoff
+        for up to `outage` seconds in a row.
+
+        Args:
+            timeout: Give up waiting after this many seconds (the run goes on).
+            outage: How long an unreachable server is waited for.
 
         Raises:
             RunFailed: The workflow failed; carries its error message and type.
             RunCancelled: The run was cancelled.
+            TimeoutError: The run had not finished within `timeout` seconds.
         """
+        if timeout is None:
+            return await self._result(outage)
         try:
-            return await self._handle.result()
-        except WorkflowFailureError as exc:
-            cause = exc.cause
-            if isinstance(cause, CancelledError):
-                raise RunCancelled(self.id) from None
-            message = getattr(cause, "message", None) or str(cause)
-            raise RunFailed(self.id, message, error_type=getattr(cause, "type", "") or "") from None
-        except RPCError as exc:
-            raise _not_found(self.id, exc) from None
+            return await asyncio.wait_for(self._result(outage), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"run {self.id} did not finish within {timeout:g}s; it goes on "
+                               f"(`tether show {self.id}`)") from None
+
+    async def _result(self, outage: float) -> Any:
+        delay, waited = 0.2, 0.0
+        while True:
+            try:
+                return await self._handle.result()
+            except WorkflowFailureError as exc:
+                cause = exc.cause
+                if isinstance(cause, CancelledError):
+                    raise RunCancelled(self.id) from None
+                message = getattr(cause, "message", None) or str(cause)
+                raise RunFailed(self.id, message, error_type=getattr(cause, "type", "") or "") from None
+            except RPCError as exc:
+                if exc.status not in _TRANSIENT or waited >= outage:
+                    raise _not_found(self.id, exc) from None
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     async def cancel(self) -> None:
         """Ask the run to stop; steps in flight are cancelled, the run ends as cancelled."""
@@ -120,24 +148,38 @@ class Run:
         hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
         await merge_pending(hist.steps, desc.raw_description.pending_activities, self._client.temporal.data_converter)
         await self._note_missing_zone_workers(hist.steps, desc.task_queue)
+        stuck = None
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            stuck = await stuck_reason(self._client.temporal, self.id, desc.task_queue, desc.workflow_type)
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
             started_at=desc.start_time, closed_at=desc.close_time, task_queue=desc.task_queue,
             input=hist.input, result=hist.result, error=hist.error, error_type=hist.error_type,
-            steps=hist.steps, workflow_task_error=hist.workflow_task_error,
+            steps=hist.steps, workflow_task_error=hist.workflow_task_error, stuck=stuck,
         )
 
 
     async def _note_missing_zone_workers(self, steps: list[StepRecord], queue: str) -> None:
-        """Mark steps waiting on a zone that no worker serves, so they do not look like a hang."""
-        waiting = [s for s in steps if s.kind == "step" and s.zone and s.status in ("scheduled", "retrying")]
-        for zone in sorted({s.zone for s in waiting if s.zone}):
-            if await _has_step_worker(self._client, zone_queue(base_queue(queue), zone)):
-                continue
-            for s in waiting:
-                if s.zone == zone:
-                    s.status, s.waiting_for = "waiting", f"a worker in zone {zone}"
+        """Mark steps that wait for a worker, so they do not look like a hang: at once when no
+        worker of their zone polled lately, and when a due attempt sat untaken for a few seconds
+        (a worker that just died still looks present to the engine for up to a minute)."""
+        now = datetime.now(UTC)
+        waiting = [s for s in steps if s.kind == "step" and s.status in ("scheduled", "retrying")]
+        for zone in sorted({s.zone or "" for s in waiting}):
+            in_zone = [s for s in waiting if (s.zone or "") == zone]
+            where = f"a worker in zone {zone}" if zone else "a worker"
+            present = await _has_step_worker(self._client, zone_queue(base_queue(queue), zone or None))
+            for s in in_zone:
+                idle = (now - s.waiting_since).total_seconds() if s.waiting_since else 0.0
+                if not present and zone:
+                    s.status, s.waiting_for = "waiting", where
+                elif idle >= UNTAKEN_AFTER:
+                    s.status, s.waiting_for = "waiting", f"{where}: none has taken it for {idle:.0f}s"
+
+
+UNTAKEN_AFTER = 3.0
+"""Seconds a due step attempt may wait before `describe()` says no worker is taking it."""
 
 
 async def _has_step_worker(client: Client, queue: str) -> bool:
@@ -147,6 +189,11 @@ async def _has_step_worker(client: Client, queue: str) -> bool:
                                  task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
     recent = datetime.now(UTC).timestamp() - 90
     return any(p.last_access_time.ToSeconds() >= recent for p in resp.pollers)
+
+
+_TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED,
+              RPCStatusCode.CANCELLED, RPCStatusCode.INTERNAL}
+"""Statuses of a server that is restarting or unreachable for a moment (retried while waiting)."""
 
 
 def _not_found(run_id: str, exc: RPCError) -> Exception:
@@ -184,7 +231,8 @@ class Client:
         return cls(await conn.connect(), conn)
 
     async def start(self, workflow: Workflow[Any, Any] | str, input: Any = None, *,
-                    id: str | None = None, task_queue: str | None = None) -> Run:
+                    id: str | None = None, task_queue: str | None = None, allow_id_reuse: bool = False,
+                    started_by: str | None = None) -> Run:
         """Start a run and return its handle without waiting.
 
         The input is validated against the workflow's input type first; an invalid input
@@ -193,17 +241,45 @@ class Client:
         Args:
             workflow: The workflow function, or its registered name.
             input: Its input: an instance of the input type, or JSON-like data for it.
-            id: The run id (default: `<workflow>-<random>`); must be unique among open runs.
+            id: The run id (default: `<workflow>-<random>`). An id is used once: a run
+                with that id, open or finished, refuses the start (so a retried request
+                does not pay twice), unless `allow_id_reuse`.
             task_queue: Override the connection's task queue.
+            allow_id_reuse: Start even when a finished run had this id.
+            started_by: Who starts it (e.g. `mcp:claude`), kept in the run's memo
+                (`tether.started_by`; encrypted like payloads).
+
+        Raises:
+            UsageError: `id` is empty, or a run with this id exists (open, or finished and
+                `allow_id_reuse` is False).
         """
         wf = resolve_workflow(workflow)
         args = wf.validate_input(input)
-        run_id = id or f"{wf.name}-{uuid.uuid4().hex[:12]}"
-        handle = await self.temporal.start_workflow(
-            wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
-            result_type=wf.return_type,
-        )
+        if id is not None and not id.strip():
+            raise UsageError("a run id must not be empty; leave it out to get a generated one")
+        run_id = id or new_run_id(wf.name)
+        policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_id_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        try:
+            handle = await self.temporal.start_workflow(
+                wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
+                result_type=wf.return_type, id_reuse_policy=policy,
+                memo={STARTED_BY: started_by} if started_by else None,
+            )
+        except WorkflowAlreadyStartedError:
+            raise UsageError(await self._id_taken(run_id)) from None
         return Run(self, handle, wf)
+
+    async def _id_taken(self, run_id: str) -> str:
+        try:
+            status = (await self.get(run_id).describe()).status
+        except Exception:  # the id is taken; its status is only a detail of the message
+            status = "existing"
+        if status == "running":
+            return (f"run {run_id} is already running; follow it with `tether show {run_id}` or choose "
+                    "another id")
+        return (f"a run with id {run_id} already exists ({status}); run ids are used once so a repeated "
+                "start cannot do the work twice: choose another id, or allow it explicitly "
+                "(`tether run --allow-id-reuse`, Client.start(allow_id_reuse=True))")
 
     async def run(self, workflow: Workflow[Any, Any] | str, input: Any = None, **kw: Any) -> Any:
         """Start a run and wait for its result (see `start` and `Run.result`)."""
@@ -231,8 +307,8 @@ class Client:
             clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
         if workflow:
             clauses.append(f"WorkflowType = '{_quote(workflow)}'")
-        if status:
-            clauses.append(f"ExecutionStatus = '{_status_query(status)}'")
+        if status:  # "stuck" runs are running ones that cannot move
+            clauses.append(f"ExecutionStatus = '{_status_query('running' if status == 'stuck' else status)}'")
         query = " AND ".join(clauses) or None
         out: list[RunSummary] = []
         async for ex in self.temporal.list_workflows(query, limit=limit):
@@ -242,10 +318,46 @@ class Client:
                                   task_queue=ex.task_queue,
                                   open_tasks=len(ex.search_attributes.get("TetherOpenTasks") or [])))
         out.sort(key=lambda r: r.started_at or _EPOCH, reverse=True)
+        out = await self._mark_stuck(out)
+        return [r for r in out if r.status == "stuck"] if status == "stuck" else out
+
+    async def _mark_stuck(self, runs: list[RunSummary]) -> list[RunSummary]:
+        """The runs, running ones that cannot move marked `stuck` with the reason (20 checked at once)."""
+
+        async def check(r: RunSummary) -> RunSummary:
+            if r.status != "running":
+                return r
+            try:
+                why = await stuck_reason(self.temporal, r.id, r.task_queue, r.workflow)
+            except RPCError:
+                return r
+            return replace(r, status="stuck", stuck=why) if why else r
+
+        out: list[RunSummary] = []
+        for i in range(0, len(runs), 20):
+            out += await asyncio.gather(*(check(r) for r in runs[i:i + 20]))
         return out
+
+    async def terminate(self, run_id: str, reason: str) -> None:
+        """End a run at once, without running any of its code (for runs no worker can run).
+
+        Raises:
+            RunNotFound: No run with this id is open.
+        """
+        try:
+            await self.temporal.get_workflow_handle(run_id).terminate(reason=reason)
+        except RPCError as exc:
+            raise _not_found(run_id, exc) from None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STARTED_BY = "tether.started_by"
+"""Memo key of who started a run (`Client.start(started_by=...)`)."""
+
+
+def new_run_id(workflow: str) -> str:
+    """A fresh run id for `workflow`: `<workflow>-<12 hex digits>`."""
+    return f"{workflow}-{uuid.uuid4().hex[:12]}"
 
 
 def resolve_workflow(workflow: Workflow[Any, Any] | str) -> Workflow[Any, Any]:

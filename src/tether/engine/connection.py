@@ -5,6 +5,7 @@ Every setting can come from an argument or a `TETHER_*` environment variable.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,7 +13,8 @@ from typing import Any
 
 from temporalio.client import Client as TemporalClient
 from temporalio.converter import PayloadCodec
-from temporalio.service import TLSConfig
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RetryConfig, TLSConfig
 
 from tether import observe
 from tether.engine.converter import data_converter
@@ -84,8 +86,12 @@ class Connection:
             server_root_ca_cert=_read(self.tls_ca, "TLS CA bundle"),
         )
 
-    async def connect(self) -> TemporalClient:
+    async def connect(self, *, patient: bool = False) -> TemporalClient:
         """Open a Temporal client with tether's data converter.
+
+        Args:
+            patient: Retry calls through a server outage of up to two minutes (workers: a step
+                result reported while the server restarts is kept) instead of ten seconds.
 
         Raises:
             ServerUnavailable: Nothing answered at the address.
@@ -95,6 +101,7 @@ class Connection:
         try:
             return await TemporalClient.connect(
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
+                runtime=core_runtime(), retry_config=_PATIENT if patient else None,
                 data_converter=data_converter(codec),
                 interceptors=observe.client_interceptors(self.telemetry),
             )
@@ -125,6 +132,23 @@ class Connection:
         return self.codec if self.codec is not None else codec_from_env()
 
 
+_PATIENT = RetryConfig(max_interval_millis=5_000, max_elapsed_time_millis=120_000, max_retries=60)
+
+_runtime: Runtime | None = None
+
+
+def core_runtime() -> Runtime:
+    """The SDK core's runtime for this process, its log lines forwarded to Python logging
+    (logger `temporalio.core`), so they take the configured format: JSON lines or plain
+    text, never the core's own ANSI-coloured console output."""
+    global _runtime
+    if _runtime is None:
+        forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+        _runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding)))
+    return _runtime
+
+
 def _read(path: str | None, what: str) -> bytes | None:
     if not path:
         return None
@@ -134,6 +158,18 @@ def _read(path: str | None, what: str) -> bytes | None:
         raise ConfigError(f"cannot read the {what} {path!r}: {exc.strerror}") from None
 
 
+_REASONS = (("connectionrefused", "connection refused"), ("connection refused", "connection refused"),
+            ("dns error", "unknown host"), ("failed to lookup", "unknown host"),
+            ("timed out", "timed out"), ("deadline", "timed out"), ("certificate", "TLS certificate rejected"))
+
+
 def _short(exc: BaseException) -> str:
+    """Why a connection failed, in a few whole words (the native error is a long Rust debug string)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    low = text.lower()
+    for needle, reason in _REASONS:
+        if needle in low:
+            return reason
+    if len(text) <= 300:
+        return text
+    return text[:300].rsplit(" ", 1)[0] + " …"

@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tether._files import private_file, private_folder, tighten
 from tether.errors import ConfigError
 
 FAST_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
@@ -171,8 +172,8 @@ class DevServer:
                 raise ConfigError(f"{name} port {port} on {self.host} is already in use by "
                                   f"another program; choose another with {flag}")
         if self.state_dir is not None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.state_dir / "temporal.log", "ab") as log:
+            secure_state_dir(self.state_dir)  # the database itself is created under the umask below
+            with open(private_file(self.state_dir / "temporal.log"), "ab") as log:
                 self.process = self._spawn(log.fileno())
         else:
             self.process = self._spawn(subprocess.DEVNULL)
@@ -182,8 +183,9 @@ class DevServer:
 
     def _spawn(self, log: int) -> subprocess.Popen[bytes]:
         # Own process group, so stop() can signal the server and anything it spawned.
+        # umask: whatever the server creates (database, WAL files) is readable by this user only.
         return subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
@@ -207,7 +209,7 @@ class DevServer:
             return
         info = ServerInfo(pid=self.process.pid, address=self.address, ui_url=self.ui_url,
                           db=str(self.db_path) if self.db_path else None)
-        (self.state_dir / STATE_FILE).write_text(json.dumps(asdict(info)))
+        private_file(self.state_dir / STATE_FILE).write_text(json.dumps(asdict(info)))
 
     def stop(self, *, timeout: float = 15.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and forget its state file."""
@@ -243,6 +245,29 @@ class DevServer:
         self.stop()
 
 
+STATE_FILES = ("temporal.db*", "traces.db*", "vault.db*", "keys.json", "temporal.log", STATE_FILE)
+"""The state folder's files that hold run data or secrets (all 0600)."""
+
+
+def secure_state_dir(state_dir: str | Path, *, create: bool = True) -> None:
+    """Make the project's state folder private: the folder 0700, its state files and payload store 0600/0700.
+
+    Folders and files made by older versions (0755/0644) are tightened too, when this user owns them.
+    """
+    folder = Path(state_dir)
+    if not create and not folder.is_dir():
+        return
+    private_folder(folder)
+    for pattern in STATE_FILES:
+        for path in folder.glob(pattern):
+            tighten(path)
+    payloads = folder / "payloads"
+    if payloads.is_dir():
+        tighten(payloads)
+        for path in payloads.iterdir():
+            tighten(path)
+
+
 def running_server(state_dir: str | Path = ".tether") -> ServerInfo | None:
     """The dev server started for this folder, if it is still running."""
     path = Path(state_dir) / STATE_FILE
@@ -254,3 +279,21 @@ def running_server(state_dir: str | Path = ".tether") -> ServerInfo | None:
     if _alive(info.pid) and _accepts(host, int(port)):
         return info
     return None
+
+
+def stop_running(state_dir: str | Path = ".tether", *, timeout: float = 15.0) -> ServerInfo | None:
+    """Stop the dev server running for this folder (`tether dev --stop`); returns what was stopped."""
+    info = running_server(state_dir)
+    if info is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(info.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(info.pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        (Path(state_dir) / STATE_FILE).unlink()
+    return info

@@ -22,9 +22,12 @@ from temporalio.exceptions import (
     CancelledError,
     ChildWorkflowError,
     RetryState,
+    TimeoutType,
 )
+from temporalio.exceptions import TimeoutError as StepTimeout
 
 from tether.durations import parse_duration
+from tether.engine import liveness
 from tether.errors import RunFailed, StepFailed, TetherError
 
 if TYPE_CHECKING:
@@ -122,15 +125,16 @@ async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[s
     opts = options or step.options
     queue = zone_queue(base_queue(workflow.info().task_queue), opts.runs_on)
     policy = retry_policy(step, opts)
-    if attempts is not None:
-        policy.maximum_attempts = attempts
+    # the engine allows a few more attempts than the step, for attempts lost with their
+    # workers; the step's own budget is kept on the worker (liveness)
+    policy.maximum_attempts = liveness.engine_attempts(attempts if attempts is not None else policy.maximum_attempts)
     try:
         return await workflow.execute_activity(
             step.name,
             args=step.bind_args(args, kwargs),
             task_queue=queue,
             start_to_close_timeout=opts.timeout,
-            heartbeat_timeout=opts.heartbeat,
+            heartbeat_timeout=opts.heartbeat or liveness.default_heartbeat_timeout(),
             retry_policy=policy,
             result_type=step.return_type,
         )
@@ -148,13 +152,16 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
         cause = cause.cause  # the codec's own error (e.g. DecryptionFailed) says what to fix
     error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else ""
     message = getattr(cause, "message", None) or str(cause or exc)
-    reason = {
+    spent = isinstance(cause, ApplicationError) and bool(cause.details) and cause.details[-1] == liveness.SPENT
+    reason = "retries exhausted" if spent else {
         RetryState.NON_RETRYABLE_FAILURE: "non-retryable",
         RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
         RetryState.TIMEOUT: "timed out",
     }.get(exc.retry_state, "failed") if exc.retry_state else "failed"
-    if cause is not None and type(cause).__name__ == "TimeoutError":
+    if isinstance(cause, StepTimeout):
         error_type = error_type or "Timeout"
+        if cause.type == TimeoutType.HEARTBEAT:
+            message = "its worker was lost (no heartbeat within the step's heartbeat timeout)"
     what = f"{error_type}: {message}" if error_type else message
     return StepFailed(f"step {name!r} failed ({reason}): {what}", step=name,
                       error_type=error_type, reason=reason, error_message=message)
@@ -219,6 +226,7 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
     from tether.engine.boundary import zone_bound  # resolves handles in arguments, seals Sensitive results
 
     fn = zone_bound(step)
+    run: Callable[..., Any]
 
     if step.is_async:
 
@@ -229,16 +237,20 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
             except TetherError as exc:
                 raise _as_application_error(exc) from exc
 
-        return activity.defn(name=step.name)(run_async)
+        run = run_async
+    else:
 
-    @functools.wraps(fn)
-    def run_sync(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except TetherError as exc:
-            raise _as_application_error(exc) from exc
+        @functools.wraps(fn)
+        def run_sync(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except TetherError as exc:
+                raise _as_application_error(exc) from exc
 
-    return activity.defn(name=step.name)(run_sync)
+        run = run_sync
+    # attempts heartbeat on their own unless the step set `heartbeat=` and beats itself
+    setattr(run, liveness.PULSE, "manual" if step.options.heartbeat else "auto")
+    return activity.defn(name=step.name)(run)
 
 
 def _as_application_error(exc: TetherError) -> BaseException:
@@ -254,8 +266,12 @@ def _as_application_error(exc: TetherError) -> BaseException:
 
 
 def heartbeat(*details: Any) -> None:
-    if activity.in_activity():
+    if activity.in_activity() and not liveness.user_heartbeat(*details):
         activity.heartbeat(*details)
+
+
+def idempotency_key(scope: str = "") -> str:
+    return liveness.idempotency_key(scope)
 
 
 def current_run_id() -> str | None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.enums.v1 import EventType, PendingActivityState, TimeoutType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import DataConverter
@@ -38,6 +38,9 @@ class StepRecord:
     input: list[Any] = field(default_factory=list)
     result: Any = None
     waiting_for: str | None = None  # e.g. "a worker in zone vault" when no worker polls its queue
+    heartbeat_timeout: float | None = None  # seconds, as scheduled
+    waiting_since: datetime | None = None  # when the pending attempt became due and no worker took it
+    lost: str | None = None  # e.g. "worker lost at 14:02:11, retry due 14:02:21"
 
     @property
     def duration(self) -> float | None:
@@ -94,6 +97,8 @@ async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepReco
         queue = a.task_queue.name
         rec = StepRecord(kind="step", name=a.activity_type.name, id=a.activity_id,
                          status="scheduled", scheduled_at=when,
+                         heartbeat_timeout=a.heartbeat_timeout.ToTimedelta().total_seconds()
+                         if a.HasField("heartbeat_timeout") else None,
                          zone=queue.split(ZONE_SEPARATOR, 1)[1] if ZONE_SEPARATOR in queue else None,
                          input=await decode_for_display(conv, a.input.payloads))
         by_event[ev.event_id] = rec
@@ -178,8 +183,11 @@ def _end(rec: StepRecord, status: str, when: datetime | None, failure: Any) -> N
 
 
 async def merge_pending(steps: list[StepRecord], pending: Sequence[PendingActivityInfo],
-                        converter: DataConverter) -> None:
-    """Add live attempt counts and last failures of activities still in flight."""
+                        converter: DataConverter, now: datetime | None = None) -> None:
+    """Add live attempt counts and last failures (decoded by `converter`) of activities still in
+    flight, and say when an attempt's worker is gone (no heartbeat within its timeout) or a due
+    attempt waits."""
+    now = now or datetime.now(UTC)
     by_id = {s.id: s for s in steps if s.kind == "step"}
     for p in pending:
         rec = by_id.get(p.activity_id)
@@ -190,5 +198,38 @@ async def merge_pending(steps: list[StepRecord], pending: Sequence[PendingActivi
             rec.last_failure = (await failure_text(converter, p.last_failure)).message
         if p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
             rec.status = "running"
-        elif p.HasField("last_failure"):
+            _check_alive(rec, p, now)
+            continue
+        if p.HasField("last_failure"):
             rec.status = "retrying"
+            if p.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT:
+                lost_at = _time(p, "last_heartbeat_time") or _time(p, "last_started_time")
+                due = _time(p, "next_attempt_schedule_time")
+                rec.lost = f"worker lost at {_clock(lost_at)}, retry due {_clock(due)}"
+        due_at = _time(p, "next_attempt_schedule_time") or _time(p, "scheduled_time")
+        if due_at is not None and due_at <= now:
+            rec.waiting_since = due_at
+
+
+def _check_alive(rec: StepRecord, p: PendingActivityInfo, now: datetime) -> None:
+    # attempts heartbeat at least every 0.8 x the timeout (the SDK's throttle), so a longer
+    # silence means the worker is gone; the engine notices at the full timeout
+    if not rec.heartbeat_timeout:
+        return
+    last = _time(p, "last_heartbeat_time") or _time(p, "last_started_time")
+    if last is None or (now - last).total_seconds() <= 0.9 * rec.heartbeat_timeout:
+        return
+    rec.status = "lost"
+    due = last + timedelta(seconds=rec.heartbeat_timeout)
+    rec.lost = f"worker lost at {_clock(last)}, retry due {_clock(due)}"
+
+
+def _time(p: PendingActivityInfo, field_name: str) -> datetime | None:
+    if not p.HasField(field_name):  # type: ignore[arg-type]
+        return None
+    value: datetime = getattr(p, field_name).ToDatetime(tzinfo=UTC)
+    return value if value.year > 1970 else None
+
+
+def _clock(t: datetime | None) -> str:
+    return t.astimezone().strftime("%H:%M:%S") if t else "soon"

@@ -57,7 +57,7 @@ class TaskInbox:
     Example:
         >>> for task in await client.tasks.list(assignee="finance"):
         ...     print(task.id, task.question)
-        >>> await client.tasks.answer(task.id, {"approved": True}, by="alice")
+        >>> await client.tasks.answer(task.id, {"approved": True}, by="os:alice")
     """
 
     def __init__(self, client: Client) -> None:
@@ -92,6 +92,24 @@ class TaskInbox:
             found = [t for t in found if t.assignee == assignee]
         return TaskList(sorted(found, key=lambda t: t.opened_at), unreadable=unreadable)
 
+    async def wait(self, run_id: str, *, timeout: float = 30.0) -> HumanTask:
+        """Wait until the run `run_id` has an open task and return it (the oldest one).
+
+        Handy in tests: start a run, `task = await client.tasks.wait(run.id)`, answer it.
+
+        Raises:
+            TimeoutError: No task opened within `timeout` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = await self.list(run_id=run_id)
+            if found:
+                return found[0]
+            if loop.time() >= deadline:
+                raise TimeoutError(f"run {run_id} opened no human task within {timeout:g}s")
+            await asyncio.sleep(0.1)
+
     async def get(self, task_id: str) -> HumanTask:
         """One task, open or closed, with its question, schema and context.
 
@@ -110,12 +128,19 @@ class TaskInbox:
                 return task
         raise TaskNotFound(task_id, f"run {run_id} has not opened it")
 
-    async def answer(self, task_id: str, answer: Any, *, by: str,
+    async def answer(self, task_id: str, answer: Any, *, by: str, claimed_by: str | None = None,
                      timeout: float = 60.0) -> HumanTask:
         """Answer an open task; returns the closed record (who answered, when, what).
 
         The run validates the answer against the task's schema first; an invalid one is
         refused and the task stays open.
+
+        Args:
+            task_id: The task, `RUN_ID.N`.
+            answer: The answer, as JSON-like data.
+            by: Who answers, as the caller authenticated them (recorded as `answered_by`).
+            claimed_by: A name the answerer gave for themselves (recorded apart, as `claimed_by`).
+            timeout: Seconds to wait for a worker to take the answer.
 
         Raises:
             InvalidAnswer: The answer does not match the schema (names the field) or is too large.
@@ -128,7 +153,7 @@ class TaskInbox:
         if task.status != "open":
             raise TaskClosed(closed_message(task), task_id=task_id, status=task.status)
         handle = self._client.temporal.get_workflow_handle(task.run_id)
-        request = AnswerRequest(task_id=task_id, answer=answer, answered_by=by)
+        request = AnswerRequest(task_id=task_id, answer=answer, answered_by=by, claimed_by=claimed_by or None)
         try:
             return await asyncio.wait_for(
                 handle.execute_update(UPDATE, request, result_type=HumanTask), timeout)
@@ -238,7 +263,7 @@ async def record_tasks(ev: HistoryEvent, steps: list[StepRecord], conv: DataConv
             row = StepRecord(kind="human", name="", id=task.id, status="", attempts=1,
                              scheduled_at=task.opened_at, input=[task.question])
             steps.append(row)
-        by = f" (answered by {task.answered_by})" if task.answered_by else ""
+        by = f" (answered by {task.answerer})" if task.answered_by else ""
         row.name = f"task {task.id}: {_cut(task.question, 60)}{by}"
         row.status, row.ended_at, row.result = _SHOWN_STATUS[task.status], task.closed_at, task.answer
         row.error = "nobody answered in time" if task.status == "expired" else None

@@ -73,7 +73,7 @@ class TaskBoard:
         now = workflow.now()
         task.record = task.record.model_copy(update={
             "status": "answered", "answered_at": now, "closed_at": now,
-            "answered_by": request.answered_by or "unknown",
+            "answered_by": request.answered_by or "unknown", "claimed_by": request.claimed_by or None,
             "answer": task.adapter.dump_python(task.value, mode="json"),
         })
         self.publish()
@@ -95,7 +95,7 @@ class TaskBoard:
 def closed_message(rec: HumanTask) -> str:
     """Why a closed task cannot be answered, for people."""
     if rec.status == "answered":
-        return (f"task {rec.id} was already answered by {rec.answered_by} at "
+        return (f"task {rec.id} was already answered by {rec.answerer} at "
                 f"{rec.answered_at:%Y-%m-%d %H:%M:%S} UTC; its answer stands")
     if rec.status == "expired":
         return f"task {rec.id} expired at {rec.closed_at:%Y-%m-%d %H:%M:%S} UTC; nobody can answer it now"

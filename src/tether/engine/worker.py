@@ -8,14 +8,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from tether import observe
+from tether.durations import Duration, parse_duration
+from tether.engine import liveness
 from tether.engine.client import Client
 from tether.engine.durable import step_activity, zone_queue
+from tether.engine.liveness import LivenessInterceptor
+from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
 from tether.step import Step, check_zone
 from tether.workflow import Workflow
@@ -23,13 +27,7 @@ from tether.workflow import Workflow
 MAIN = "main"
 """Name of the main queue in `queues=`: workflow code and steps without a zone."""
 
-_PASSTHROUGH = ("tether", "pydantic", "pydantic_core", "annotated_types", "rich", "typer", "opentelemetry")
-
-
-def sandbox_runner() -> SandboxedWorkflowRunner:
-    """Temporal's determinism sandbox, with tether and its pure dependencies passed through."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 class Worker:
@@ -44,6 +42,9 @@ class Worker:
         temporal_workflows / temporal_activities: Plain temporalio definitions served beside
             tether's on the main queue.
         max_concurrent_steps: Step attempts run at once per queue.
+        grace: On shutdown, how long step attempts in flight may take to finish and report
+            their results (default 30 s). What still runs after that is handed back to the
+            engine and retried at once on another worker.
 
     Example:
         >>> async with Worker(client, queues=["main", "vault"]):
@@ -55,10 +56,11 @@ class Worker:
                  queues: Sequence[str] | None = None,
                  temporal_workflows: Sequence[type] = (),
                  temporal_activities: Sequence[Callable[..., Any]] = (),
-                 max_concurrent_steps: int = 100) -> None:
+                 max_concurrent_steps: int = 100, grace: Duration = "30s") -> None:
         from tether import _registry
 
         self.client = client
+        self.grace = parse_duration(grace, what="grace")
         self.queues = [q if q == MAIN else check_zone(q) for q in (queues or [MAIN])]
         wfs = list(workflows) if workflows is not None else list(_registry.workflows.values())
         sts = list(steps) if steps is not None else list(_registry.steps.values())
@@ -70,6 +72,8 @@ class Worker:
             for q in self.queues
         ]
         self._task: asyncio.Task[None] | None = None
+        self._runs: asyncio.Future[list[None]] | None = None
+        self._stopping: list[asyncio.Future[None]] = []
 
     def _temporal_worker(self, queue: str, wfs: list[Workflow[Any, Any]],
                          sts: list[Step[Any, Any]], raw_wfs: list[type],
@@ -85,15 +89,26 @@ class Worker:
             where = "the main queue" if zone is None else f"zone {zone!r}"
             raise UsageError(f"nothing to serve on {where}: no workflow or step runs there "
                              "(check --queues and the steps' runs_on)")
-        return TemporalWorker(
-            self.client.temporal,
-            task_queue=zone_queue(self.client.connection.task_queue, zone),
-            workflows=workflows, activities=activities,
-            activity_executor=self._executor, workflow_runner=sandbox_runner(),
-            max_concurrent_activities=concurrency,
-            interceptors=observe.worker_interceptors(self.client.temporal.config()["interceptors"],
-                                                     self.client.connection.telemetry),
-        )
+        try:
+            return TemporalWorker(
+                self.client.temporal,
+                task_queue=zone_queue(self.client.connection.task_queue, zone),
+                workflows=workflows, activities=activities,
+                activity_executor=self._executor,
+                workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
+                max_concurrent_activities=concurrency,
+                graceful_shutdown_timeout=self.grace,
+                # a workflow cached on a worker that died moves to another one within seconds
+                sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+                interceptors=[LivenessInterceptor(),
+                              *observe.worker_interceptors(self.client.temporal.config()["interceptors"],
+                                                           self.client.connection.telemetry)],
+            )
+        except RuntimeError as exc:  # the sandbox refused a workflow's module: say which line and why
+            clear = explain(exc)
+            if clear is None:
+                raise
+            raise clear from exc
 
     @property
     def task_queues(self) -> list[str]:
@@ -101,12 +116,40 @@ class Worker:
         return [w.task_queue for w in self._workers]
 
     async def run(self) -> None:
-        """Serve until cancelled; then finish in-flight work briefly and stop."""
+        """Serve until cancelled (or `shutdown()`); then stop gracefully: no new work, step
+        attempts in flight get `grace` to finish and report, the rest are handed back.
+        Cancelling it again during that stops at once."""
+        await self._prepare()
+        self._runs = asyncio.gather(*(w.run() for w in self._workers))
         try:
-            await self._prepare()
-            await asyncio.gather(*(w.run() for w in self._workers))
+            await asyncio.shield(self._runs)
+        except asyncio.CancelledError:
+            await self._stop()
+            raise
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _stop(self) -> None:
+        runs = self._runs
+        # Temporal's own graceful shutdown: stop polling, give attempts in flight `grace`
+        self._stopping = [asyncio.ensure_future(w.shutdown()) for w in self._workers]
+        if runs is None:
+            await asyncio.gather(*self._stopping, return_exceptions=True)
+            return
+        try:
+            await asyncio.wait({runs}, timeout=self.grace.total_seconds() + 1)
+        except asyncio.CancelledError:  # stopped again: at once
+            runs.cancel()
+            raise
+        if runs.done():
+            if not runs.cancelled():
+                runs.exception()  # retrieved here; run() re-raises cancellation, not this
+            return
+        # attempts that ignore cancellation (a sync step blocked in I/O) would hold the worker:
+        # fail them through the engine so they are retried elsewhere at once, then let go
+        await liveness.hand_back(self.client.temporal, self.task_queues)
+        runs.cancel()
+        await asyncio.wait({runs}, timeout=2)
 
     async def _prepare(self) -> None:
         # human tasks publish open task ids in a search attribute the namespace must know
@@ -126,8 +169,10 @@ class Worker:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Stop polling and wait for the worker to stop."""
-        await asyncio.gather(*(w.shutdown() for w in self._workers), return_exceptions=True)
+        """Stop gracefully (see `run`) and wait until the worker has stopped."""
         if self._task is not None:
+            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        else:
+            await self._stop()

@@ -30,6 +30,7 @@ from tether.llm._calls import (
 from tether.llm._prices import Price, price_of, set_price
 from tether.llm._spec import ModelSpec, available, first_available, parse_model, register_endpoint, require
 from tether.llm._step import STEP_NAME, call_model
+from tether.llm._substitute import substitute
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, ModelUsage, RunUsage, Usage
 
 __all__ = [
@@ -59,5 +60,6 @@ __all__ = [
     "require",
     "set_price",
     "structured",
+    "substitute",
     "usage",
 ]

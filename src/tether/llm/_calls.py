@@ -27,6 +27,7 @@ from tether.errors import (
 )
 from tether.llm._spec import parse_model
 from tether.llm._step import call_model
+from tether.llm._substitute import substituted
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, RunUsage
 from tether.sensitive import check_egress
 from tether.step import RetryPolicy, StepOptions
@@ -99,7 +100,7 @@ def configure(model: str | None = None, *, timeout: Duration | None = None,
     if heartbeat is not None:
         s.heartbeat = _positive(heartbeat, "heartbeat")
         if s.heartbeat < timedelta(seconds=1):
-            raise UsageError("heartbeat: model calls heartbeat every 0.5s, so use at least '1s'")
+            raise UsageError("heartbeat: use at least '1s' (model calls heartbeat four times per heartbeat timeout)")
     if retries is not None:
         if isinstance(retries, bool) or not isinstance(retries, int | RetryPolicy):
             raise UsageError(f"retries: expected an int or a RetryPolicy, got {retries!r}")
@@ -138,6 +139,9 @@ async def ask(call: ModelCall) -> ModelReply:
         ModelError: The provider failed for good (after the step's retries).
         ConfigError / UsageError: The model cannot be used here (no key, no extra, …).
     """
+    answering = substituted(call.model)
+    if answering != call.model:  # a test gave this model's calls to another
+        call = call.model_copy(update={"model": answering})
     if in_workflow():
         from tether.engine.durable import execute_step
 

@@ -1,15 +1,15 @@
-"""`local:` models: GGUF files run in-process by llama-cpp-python (the `tether[local]` extra).
+"""`local:` models: GGUF files run by llama-cpp-python (the `tether[local]` extra).
 
-Runs on workers. A model is loaded once per process and reused; calls to one model are
-serialized (a llama.cpp context is not thread-safe) and run in a thread, so the worker's
-event loop keeps heartbeating while the model works.
+Runs on workers. Native inference runs in a child process per model file (`_llama_process.py`),
+so a crash inside llama.cpp fails that one call with a retryable `ModelError` and the worker
+keeps running. The child loads the model once and is reused; calls to one model are served one
+at a time. Schemas are made safe for llama.cpp's grammar first (`_grammar.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import functools
 import os
 import threading
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError, ModelError
+from tether.llm._grammar import grammar_safe
+from tether.llm._llama_process import Crashed, LlamaProcess, LoadFailed, Request
 from tether.llm._spec import ModelSpec, local_extra_installed
 from tether.llm._types import ModelCall, ModelReply, Usage
 
@@ -29,8 +31,8 @@ EXTRA_HINT = "pip install 'tether[local]'"
 DEFAULT_MAX_TOKENS = 512
 """Reply length when a call sets no `max_tokens`."""
 
-_loaded: dict[str, tuple[Any, threading.Lock]] = {}
-_load_lock = threading.Lock()
+_processes: dict[str, LlamaProcess] = {}
+_processes_lock = threading.Lock()
 
 
 def check_local(spec: ModelSpec) -> None:
@@ -71,64 +73,79 @@ def _packaged(name: str) -> Path:
     raise ConfigError(f"the {package} package has no .gguf file; reinstall it: {EXTRA_HINT}")
 
 
-def load(spec: ModelSpec) -> tuple[Any, threading.Lock]:
-    """The loaded model for `spec` (loading it on first use) and the lock that serializes it."""
+def process(spec: ModelSpec) -> LlamaProcess:
+    """The child process serving `spec`'s model file (one per file, started on first call)."""
     path = str(model_path(spec))
-    with _load_lock:
-        if path not in _loaded:
-            _loaded[path] = (_open(path), threading.Lock())
-        return _loaded[path]
+    with _processes_lock:
+        if path not in _processes:
+            _processes[path] = LlamaProcess(_settings(path))
+        return _processes[path]
 
 
 @atexit.register
 def _close_all() -> None:
-    # free llama.cpp contexts while the interpreter can still run their finalizers
-    with _load_lock:
-        for llama, _ in _loaded.values():
-            with contextlib.suppress(Exception):
-                llama.close()
-        _loaded.clear()
+    with _processes_lock:
+        for proc in _processes.values():
+            proc.close()
+        _processes.clear()
 
 
-def _open(path: str) -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        raise ConfigError(f"local models run with llama-cpp-python, which is not installed: "
-                          f"{EXTRA_HINT}") from None
+def _settings(path: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {"model_path": path, "n_ctx": int(os.environ.get("TETHER_LOCAL_CTX", "4096"))}
     threads = os.environ.get("TETHER_LOCAL_THREADS")
-    kwargs: dict[str, Any] = {"n_ctx": int(os.environ.get("TETHER_LOCAL_CTX", "4096")), "verbose": False}
     if threads:
-        kwargs["n_threads"] = int(threads)
-    return llama_cpp.Llama(model_path=path, **kwargs)
+        settings["n_threads"] = int(threads)
+    return settings
 
 
-def completion_kwargs(call: ModelCall) -> dict[str, Any]:
-    """The llama-cpp-python `create_chat_completion` arguments for a call."""
-    kwargs: dict[str, Any] = {"messages": [m.model_dump() for m in call.messages]}
+def request(call: ModelCall) -> dict[str, Any]:
+    """What the model process is sent for `call`: chat-completion arguments and the output schema.
+
+    Raises:
+        ConfigError: The output schema has a pattern llama.cpp's grammar cannot express.
+    """
+    kwargs: dict[str, Any] = {"messages": [m.model_dump(mode="json") for m in call.messages]}
     if call.temperature is not None:
         kwargs["temperature"] = call.temperature
     # small models under a grammar can ramble until the context is full: cap replies by default
     kwargs["max_tokens"] = call.max_tokens if call.max_tokens is not None else DEFAULT_MAX_TOKENS
+    schema = None
     if call.output_schema is not None:
         # llama.cpp compiles the schema into a grammar: the reply is valid JSON of that shape
-        kwargs["response_format"] = {"type": "json_object", "schema": call.output_schema}
-    return kwargs
+        schema = grammar_safe(call.output_schema, f"{call.output_name}." if call.output_name else "")
+    return {"kwargs": kwargs, "schema": schema}
 
 
 async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
-    """Answer `call` with the local model (in a thread; one call at a time per model)."""
-    llama, lock = await asyncio.to_thread(load, spec)
-    kwargs = completion_kwargs(call)
+    """Answer `call` with the local model (in its process; one call at a time per model).
 
-    def run() -> dict[str, Any]:
-        with lock:
-            return llama.create_chat_completion(**kwargs)  # type: ignore[no-any-return]
-
+    Raises:
+        ConfigError: The model cannot be loaded, or the output schema cannot be expressed.
+        ModelError: llama.cpp refused the request (not retried) or its process crashed
+            (retried like any model failure; the next call starts a fresh process).
+    """
+    sent = Request(request(call))
+    server = process(spec)
     try:
-        out = await asyncio.to_thread(run)
-    except ValueError as exc:  # llama.cpp's way of refusing a request, e.g. a prompt over the context
-        raise ModelError(f"{spec.text}: {exc} (not retried)", model=spec.text, retryable=False) from None
+        out = await asyncio.to_thread(server.ask, sent)
+    except asyncio.CancelledError:
+        server.cancel(sent)  # a cancelled or timed-out step must not keep llama.cpp busy
+        raise
+    except LoadFailed as exc:
+        raise ConfigError(f"{spec.text}: llama.cpp could not load {server.settings['model_path']!r}: {exc}") \
+            from None
+    except Crashed as exc:
+        raise ModelError(f"{spec.text}: the llama.cpp process crashed ({exc}); this attempt failed, "
+                         f"the worker is unaffected and the next call starts the model again", model=spec.text) \
+            from None
+    if "error" in out:
+        retryable = out["kind"] == "failed"  # llama.cpp refusing a request (or a grammar) refuses it again
+        raise ModelError(f"{spec.text}: {out['error']}{'' if retryable else ' (not retried)'}",
+                         model=spec.text, retryable=retryable)
+    return _reply(call, spec, out["ok"])
+
+
+def _reply(call: ModelCall, spec: ModelSpec, out: dict[str, Any]) -> ModelReply:
     choice = out["choices"][0]
     usage = out.get("usage") or {}
     return ModelReply(

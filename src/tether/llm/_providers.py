@@ -16,6 +16,7 @@ from typing import Any
 from tether.errors import ConfigError, ModelError
 from tether.llm._spec import ModelSpec
 from tether.llm._types import Message, ModelCall, ModelReply, ToolCall, Usage
+from tether.workflow import idempotency_key
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
@@ -139,8 +140,15 @@ def _supports_native_output(model: Any) -> bool:
     return bool(value)
 
 
-def _settings(call: ModelCall) -> dict[str, Any]:
+_IDEMPOTENT_PROVIDERS = {"openai", "openai-compatible", "anthropic", "ollama"}
+"""Providers whose APIs accept an `Idempotency-Key` header (OpenAI-style and Anthropic)."""
+
+
+def _settings(call: ModelCall, spec: ModelSpec) -> dict[str, Any]:
     settings: dict[str, Any] = {"max_retries": 0}
+    if spec.provider in _IDEMPOTENT_PROVIDERS:
+        # the same on every attempt of this model step: a retried request is not billed twice
+        settings["extra_headers"] = {"Idempotency-Key": idempotency_key()}
     if call.temperature is not None:
         settings["temperature"] = call.temperature
     if call.max_tokens is not None:
@@ -155,7 +163,7 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
 
     model = _model(spec)
     try:
-        resp = await model_request(model, _messages(call), model_settings=_settings(call),  # type: ignore[arg-type]
+        resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),  # type: ignore[arg-type]
                                    model_request_parameters=_parameters(call, model))
     except AgentRunError as exc:
         raise model_error(exc, spec) from None

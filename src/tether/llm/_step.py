@@ -1,4 +1,4 @@
-"""The durable model step: one model call as one Temporal activity, heartbeating while it waits.
+"""The durable model step: one model call as one Temporal activity (heartbeating, like every step).
 
 The activity runs on workers; workflow code schedules it through `tether.llm` (see
 `_calls.py`). Outside a workflow it is called directly.
@@ -6,10 +6,8 @@ The activity runs on workers; workflow code schedules it through `tether.llm` (s
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable
-from typing import TypeVar
 
 from tether.llm import _local, _providers, _tooltext
 from tether.llm._prices import cost_of
@@ -18,18 +16,14 @@ from tether.llm._types import ModelCall, ModelReply
 from tether.observe._models import traced_model_call
 from tether.sensitive import check_egress
 from tether.step import RetryPolicy, step
-from tether.workflow import heartbeat
 
 STEP_NAME = "tether.llm"
 """The activity type of every model call (what `tether show` and Temporal's UI list)."""
 
 DEFAULT_RETRY = RetryPolicy(max_attempts=5, initial_interval="1s", max_interval="1m", backoff=2.0)
-HEARTBEAT_EVERY = 0.5  # seconds between heartbeats while a model works
-
-T = TypeVar("T")
 
 
-@step(name=STEP_NAME, retries=DEFAULT_RETRY, timeout="5m", heartbeat="30s")
+@step(name=STEP_NAME, retries=DEFAULT_RETRY, timeout="5m")  # heartbeats on its own while the model works
 async def call_model(call: ModelCall) -> ModelReply:
     """Ask the model named in `call` once and return its reply, tokens and cost.
 
@@ -50,7 +44,7 @@ async def _ask_once(call: ModelCall) -> ModelReply:
     check_ready(spec)
     check_egress(call.model_dump(), destination=call.model)  # also covers calls made inside zone steps
     started = time.monotonic()
-    reply = await while_heartbeating(_answer(call, spec))
+    reply = await _answer(call, spec)
     reply.seconds = round(time.monotonic() - started, 4)
     reply.cost = cost_of(spec, reply.usage)
     return reply
@@ -68,17 +62,3 @@ def _plain_answer(call: ModelCall, spec: ModelSpec) -> Awaitable[ModelReply]:
     if spec.kind == "scripted":
         return scripted[spec.name](call)
     return _providers.complete(call, spec)
-
-
-async def while_heartbeating(work: Awaitable[T]) -> T:
-    """Await `work`, heartbeating so a lost worker is noticed within the heartbeat timeout."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
-            if done:
-                return task.result()
-            heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()

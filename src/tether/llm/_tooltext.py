@@ -15,6 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tether.llm._grammar import grammar_safe
 from tether.llm._spec import ModelSpec
 from tether.llm._types import Message, ModelCall, ModelReply, ToolCall, ToolSpec
 
@@ -42,8 +43,8 @@ def render(call: ModelCall) -> ModelCall:
         messages[0] = Message(role="system", content=f"{messages[0].content}\n\n{guide}")
     else:
         messages.insert(0, Message(role="system", content=guide))
-    return call.model_copy(update={"messages": messages, "tools": [],
-                                   "output_schema": action_schema(call.tools, call.output_schema)})
+    schema = action_schema(call.tools, call.output_schema, output_name=call.output_name)
+    return call.model_copy(update={"messages": messages, "tools": [], "output_schema": schema})
 
 
 def _plain(m: Message) -> Message:
@@ -87,13 +88,20 @@ def _signature(parameters: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def action_schema(tools: list[ToolSpec], output_schema: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON schema of a reply: calls of the given tools (each with its own arguments) or a final answer."""
-    calls = [{"type": "object", "properties": {"name": {"const": t.name},
-                                               "arguments": _object(inline_refs(t.parameters))},
+def action_schema(tools: list[ToolSpec], output_schema: dict[str, Any] | None, *,
+                  output_name: str | None = None) -> dict[str, Any]:
+    """The JSON schema of a reply: calls of the given tools (each with its own arguments) or a final answer.
+
+    Raises:
+        ConfigError: A tool argument or output field has a pattern llama.cpp's grammar cannot
+            express (the message names the tool and argument, or the field).
+    """
+    calls = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": _object(
+        grammar_safe(inline_refs(t.parameters), f"tool {t.name!r}, argument "))},
               "required": ["name", "arguments"]} for t in tools]
-    final: dict[str, Any] = {"type": "object", "properties": {
-        "final": inline_refs(output_schema) if output_schema else {"type": "string"}}, "required": ["final"]}
+    answer = grammar_safe(inline_refs(output_schema), f"{output_name}." if output_name else "") \
+        if output_schema else {"type": "string"}
+    final: dict[str, Any] = {"type": "object", "properties": {"final": answer}, "required": ["final"]}
     if not calls:
         return _bounded(final)  # type: ignore[no-any-return]
     use_tools = {"type": "object", "properties": {"tool_calls": {

@@ -244,6 +244,8 @@ def _close_task(span: Span, rec: Any, replay: bool) -> None:
     span.set_attribute("tether.human.status", rec.status)
     if rec.answered_by:
         span.set_attribute("tether.human.answered_by", rec.answered_by)
+    if rec.claimed_by:  # self-declared: kept apart from the authenticated identity
+        span.set_attribute("tether.human.claimed_by", rec.claimed_by)
     if rec.closed_at is not None:
         span.set_attribute("tether.human.wait_seconds", (rec.closed_at - rec.opened_at).total_seconds())
     if rec.status == "answered":

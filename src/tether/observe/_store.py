@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from tether._files import private_file
 from tether.errors import ConfigError
 
 _SCHEMA = """
@@ -44,7 +45,7 @@ CREATE INDEX IF NOT EXISTS spans_by_start ON spans (start_ns);
 
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # spans hold prompts and results: this user only (-wal/-shm follow)
     db = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 10000")
     if create:

@@ -3,7 +3,8 @@
 Runs in the `tether studio` / `tether dev` process (or any ASGI server). Pages are
 rendered on the server from Jinja templates; the few lines of JavaScript and the
 stylesheet are served from `static/` (the app works with no internet). Listens on
-127.0.0.1 by default; on any other address the token login is required.
+127.0.0.1 by default; on any other address the token login is required (and HTTPS is
+available with a certificate: the cookies are then `Secure`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -27,7 +27,7 @@ from tether.errors import ConfigError, TetherError
 from tether.human import MAX_ANSWER_BYTES
 from tether.observe._store import SpanStore
 from tether.studio import api, render, security
-from tether.studio.security import Sessions
+from tether.studio.security import SESSION_TTL, WRONG_TOKEN_DELAY, Sessions
 
 if TYPE_CHECKING:
     from tether.engine.client import Client
@@ -89,8 +89,9 @@ class Studio:
 
 def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]] | None = None,
                   store: str | Path | SpanStore | None = None, temporal_ui: str | None = None,
-                  token: str | None = None, loopback_only: bool = True,
-                  max_body: int = MAX_BODY) -> Starlette:
+                  token: str | Mapping[str, str] | None = None, loopback_only: bool = True,
+                  max_body: int = MAX_BODY, session_ttl: float = SESSION_TTL,
+                  wrong_token_delay: float = WRONG_TOKEN_DELAY) -> Starlette:
     """Studio as a Starlette app: the pages plus the JSON API (`/api/...`) of `tether serve`.
 
     Args:
@@ -99,11 +100,14 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
         store: The local span store file (`.tether/traces.db`) for tool calls, egress blocks
             and metrics; None leaves those parts empty, saying why.
         temporal_ui: Base URL of the Temporal Web UI (`http://127.0.0.1:8233`), for links.
-        token: When set, every page and API call needs it: a login form sets a session
-            cookie; API clients may send `Authorization: Bearer <token>` instead.
+        token: When set (one token, or named tokens), every page and API call needs it: a
+            login form sets a session cookie; API clients may send `Authorization: Bearer
+            <token>` instead. Answers record the token's name (`studio:NAME`).
         loopback_only: Refuse requests naming a non-loopback Host (set False when serving
             on another address).
         max_body: Largest request body in bytes (else 413).
+        session_ttl: Seconds a login lasts.
+        wrong_token_delay: Seconds every token check waits after a wrong token (all clients together).
 
     Example:
         >>> app = create_studio(client, workflows=loaded.workflows, store=".tether/traces.db")
@@ -113,8 +117,9 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
 
     if isinstance(store, str | Path):
         store = SpanStore(store)
+    sessions = Sessions(token, ttl=session_ttl, wrong_token_delay=wrong_token_delay)
     studio = Studio(client=client, workflows=dict(workflows or {}), store=store, temporal_ui=temporal_ui,
-                    sessions=Sessions(token))
+                    sessions=sessions)
     routes: list[BaseRoute] = [
         Route("/", _home, methods=["GET"]),
         Route("/login", _login, methods=["GET", "POST"]),
@@ -122,8 +127,7 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
         Mount("/static", app=StaticFiles(directory=render.STATIC), name="static"),
         *runs.routes(studio), *inbox.routes(studio), *metrics.routes(studio), *start.routes(studio),
     ]
-    guard = Middleware(security.Guard, sessions=studio.sessions, loopback_only=loopback_only)
-    app = api.create_app(client, max_body=max_body, routes=routes, middleware=[guard])  # type: ignore[arg-type]
+    app = api.create_app(client, max_body=max_body, routes=routes, sessions=sessions, loopback_only=loopback_only)
     app.state.studio = studio
     app.add_exception_handler(TetherError, _tether_error)
     return app
@@ -150,13 +154,13 @@ async def _login(request: Request) -> Response:
     if isinstance(got, Response):
         return got
     target = security.safe_next(got.get("next"))
-    if not studio.sessions.check_token(got.get("token", "")):
-        await asyncio.sleep(0.5)  # slows down guessing
+    name = await studio.sessions.verify(got.get("token", ""))  # paced: guesses wait their turn
+    if name is None:
         return studio.page(request, "login.html", status=401, title="Log in", next=target,
                            error="That is not the token this Studio was started with (TETHER_API_TOKEN).")
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(security.SESSION_COOKIE, studio.sessions.open(), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(security.SESSION_COOKIE, studio.sessions.open(name), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/", max_age=int(studio.sessions.ttl))
     return response
 
 
@@ -197,22 +201,32 @@ class Running:
 
 
 async def start_background(app: Starlette, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                           token: str | None = None) -> Running:
+                           token: str | Mapping[str, str] | None = None, https_cert: str | Path | None = None,
+                           https_key: str | Path | None = None) -> Running:
     """Serve `app` with uvicorn in this event loop (signals stay with the caller).
 
+    Args:
+        app: The Studio (or API) app.
+        host: Address to bind.
+        port: Port to listen on.
+        token: The token(s) the app requires (checked: a non-loopback `host` needs one).
+        https_cert: PEM certificate to serve HTTPS with (with `https_key`).
+        https_key: Its private key.
+
     Raises:
-        ConfigError: A non-loopback `host` without a token, or the port is taken.
+        ConfigError: A non-loopback `host` without a token, half a TLS setting, or the port is taken.
     """
     import uvicorn
 
     from tether.engine.devserver import port_is_free
 
     api.check_binding(host, token)
+    tls = api.tls_options(https_cert, https_key)
     if not port_is_free(host, port):
         raise ConfigError(f"port {port} on {host} is already in use; choose another with --port "
                           "(or --studio-port for `tether dev`)")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                           server_header=False))
+                                           server_header=False, **tls))  # type: ignore[arg-type]
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # caller owns Ctrl-C
     task = asyncio.ensure_future(server.serve())
     while not server.started and not task.done():
@@ -221,23 +235,25 @@ async def start_background(app: Starlette, *, host: str = "127.0.0.1", port: int
         task.result()  # raises what stopped it
         raise ConfigError(f"Studio could not listen on {host}:{port}")
     shown = f"[{host}]" if ":" in host else host
-    return Running(url=f"http://{shown}:{port}", task=task, server=server)
+    return Running(url=f"{'https' if tls else 'http'}://{shown}:{port}", task=task, server=server)
 
 
-async def serve(client: Client, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
+async def serve(client: Client, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                token: str | Mapping[str, str] | None = None,
                 workflows: Mapping[str, Workflow[Any, Any]] | None = None, store: str | Path | None = None,
-                temporal_ui: str | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+                temporal_ui: str | None = None, on_ready: Callable[[str], None] | None = None,
+                https_cert: str | Path | None = None, https_key: str | Path | None = None) -> None:
     """Serve Studio until cancelled (`tether studio`).
 
     Raises:
-        ConfigError: A non-loopback `host` without a token, or the port is taken.
+        ConfigError: A non-loopback `host` without a token, half a TLS setting, or the port is taken.
     """
-    from tether.studio.api import is_loopback
-
     api.check_binding(host, token)
+    api.tls_options(https_cert, https_key)  # refuse half a setting before building anything
     app = create_studio(client, workflows=workflows, store=store, temporal_ui=temporal_ui, token=token,
-                        loopback_only=is_loopback(host))
-    running = await start_background(app, host=host, port=port, token=token)
+                        loopback_only=security.is_loopback(host))
+    running = await start_background(app, host=host, port=port, token=token, https_cert=https_cert,
+                                     https_key=https_key)
     if on_ready is not None:
         on_ready(running.url)
     try:

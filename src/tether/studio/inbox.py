@@ -18,8 +18,10 @@ from tether.errors import InvalidAnswer, TaskClosed, TaskNotFound, UsageError
 from tether.human import HumanTask
 from tether.studio import forms
 from tether.studio.app import Studio, studio_of
+from tether.studio.security import identity
 
 WHO_FIELD = "answered_by"
+"""The form field where someone may name who they answer for (kept as `claimed_by`)."""
 
 
 def routes(studio: Studio) -> list[Route]:
@@ -60,13 +62,12 @@ async def task_page(request: Request) -> Response:
 
 async def _answer(request: Request, studio: Studio, task: HumanTask, form: dict[str, str]) -> Response:
     typed = (form.pop(WHO_FIELD, "") or "").strip()[:200]
-    who = typed or "studio"
     value, errors = forms.parse(task.answer_schema, form)
     problem: str | None = None
     status = 422
     if not errors:
         try:
-            await studio.client.tasks.answer(task.id, value, by=who)
+            await studio.client.tasks.answer(task.id, value, by=identity(request), claimed_by=typed or None)
             return RedirectResponse(f"/inbox/{task.id}?flash=answered", status_code=303)
         except InvalidAnswer as exc:
             errors = {exc.field: _short(exc)}

@@ -1,15 +1,24 @@
 """Studio's guards: token login and sessions, CSRF tokens, host and origin checks, response headers.
 
-Runs in the Studio server (ASGI middleware and helpers). On loopback no login is needed;
-on any other address every page and API call needs the token (`TETHER_API_TOKEN`), given
-once in the login form (a session cookie follows) or as `Authorization: Bearer <token>`.
+Runs in the Studio and `tether serve` servers (ASGI middleware and helpers). On loopback no
+login is needed; on any other address every page and API call needs a token
+(`TETHER_API_TOKEN` or a token file), given once in the login form (a session cookie follows)
+or as `Authorization: Bearer <token>`. Every request gets an identity, recorded as
+`answered_by` when it answers a human task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import hmac
+import ipaddress
+import re
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import FormData
@@ -17,11 +26,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tether.errors import ConfigError
+
 SESSION_COOKIE = "tether_session"
 CSRF_COOKIE = "tether_csrf"
 CSRF_FIELD = "csrf"
 OPEN_PATHS = ("/login", "/static/")
 """Reachable without a session: the login form and the stylesheet it needs (nothing else)."""
+SESSION_TTL = 12 * 3600.0
+"""Seconds a login lasts (then the login form again)."""
+WRONG_TOKEN_DELAY = 0.5
+"""Seconds every token check waits after a wrong token, for all clients together."""
+IDENTITY = "tether_identity"
+"""Key of the request's authenticated identity in the ASGI scope's state."""
+DEFAULT_TOKEN_NAME = "token"
 
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -31,49 +49,193 @@ _HEADERS = [
                                  b"data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                                  b"form-action 'self'"),
 ]
+_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
+
+
+def read_tokens(text: str, *, source: str) -> dict[str, str]:
+    """Named tokens from a token file: one per line, `NAME:TOKEN` or just `TOKEN`.
+
+    A token's name is what `answered_by` records for answers sent with it (`token:NAME`);
+    a line without a name is called "token". Blank lines and `#` comments are skipped.
+
+    Raises:
+        ConfigError: The file holds no token, a name twice, or a token shorter than 12 characters.
+    """
+    tokens: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, secret = line.partition(":")
+        if not sep or not _NAME.fullmatch(name):
+            name, secret = DEFAULT_TOKEN_NAME, line
+        if len(secret) < 12:  # never quote it: the message goes to logs
+            raise ConfigError(f"{source} line {n}: the token is shorter than 12 characters; use a long random "
+                              "one, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        if name in tokens:
+            raise ConfigError(f"{source} line {n}: the token name {name!r} is used twice; give each token "
+                              "its own name (NAME:TOKEN)")
+        tokens[name] = secret
+    if not tokens:
+        raise ConfigError(f"{source} holds no token; write one per line (NAME:TOKEN or TOKEN)")
+    return tokens
+
+
+def load_tokens(token: str | None, token_file: str | Path | None) -> dict[str, str]:
+    """The tokens a server accepts: the token file's, else the single `token` (named "token").
+
+    Raises:
+        ConfigError: The token file cannot be read or is malformed.
+    """
+    if token_file is not None:
+        try:
+            text = Path(token_file).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the token file {str(token_file)!r}: {exc.strerror}") from None
+        return read_tokens(text, source=f"token file {str(token_file)!r}")
+    return {DEFAULT_TOKEN_NAME: token} if token else {}
+
+
+@dataclass
+class _Session:
+    name: str
+    expires: float
 
 
 class Sessions:
-    """Sessions opened by the login form, kept in memory (a restart logs everyone out)."""
+    """The accepted tokens and the login sessions opened with them (in memory: a restart logs everyone out).
 
-    def __init__(self, token: str | None) -> None:
-        self.token = token
-        self._ids: set[str] = set()
+    Token checks go one at a time, and after a wrong token every check waits
+    `wrong_token_delay` seconds: guesses sent in parallel are answered no faster than in
+    sequence (at most one wrong guess per delay, whoever sends them).
+
+    Args:
+        tokens: The accepted token, or named tokens (name -> token); None or empty: no login.
+        ttl: Seconds a login session lasts.
+        wrong_token_delay: Seconds of pause after each wrong token.
+        clock: Monotonic seconds (tests move time forward).
+    """
+
+    def __init__(self, tokens: str | Mapping[str, str] | None, *, ttl: float = SESSION_TTL,
+                 wrong_token_delay: float = WRONG_TOKEN_DELAY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if isinstance(tokens, str):
+            tokens = {DEFAULT_TOKEN_NAME: tokens}
+        self.tokens = dict(tokens or {})
+        self.ttl = ttl
+        self.wrong_token_delay = wrong_token_delay
+        self.clock = clock
+        self._sessions: dict[str, _Session] = {}
+        self._gate: asyncio.Lock | None = None
+        self._not_before = 0.0
+
+    @property
+    def token(self) -> str | None:
+        """A token when login is required, else None."""
+        return next(iter(self.tokens.values()), None)
+
+    def match(self, given: str) -> str | None:
+        """The name of the token `given` is (constant-time, every token compared), else None."""
+        found = None
+        for name, secret in self.tokens.items():
+            if hmac.compare_digest(given.encode(), secret.encode()):
+                found = name
+        return found
 
     def check_token(self, given: str) -> bool:
-        """True when `given` is the token (constant-time)."""
-        return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        """True when `given` is an accepted token (no delay: prefer `verify` on the request path)."""
+        return self.match(given) is not None
 
-    def open(self) -> str:
-        """A new session id."""
+    async def verify(self, given: str) -> str | None:
+        """The name of the token `given` is, or None; one check at a time, paused after wrong ones."""
+        if self._gate is None:
+            self._gate = asyncio.Lock()
+        async with self._gate:
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            name = self.match(given)
+            if name is None:
+                self._not_before = time.monotonic() + self.wrong_token_delay
+            return name
+
+    def open(self, name: str = DEFAULT_TOKEN_NAME) -> str:
+        """A new session id for someone who gave the token called `name`."""
+        self._forget_expired()
         sid = secrets.token_urlsafe(32)
-        self._ids.add(sid)
+        self._sessions[sid] = _Session(name, self.clock() + self.ttl)
         return sid
 
     def close(self, sid: str | None) -> None:
         """Forget a session."""
-        self._ids.discard(sid or "")
+        self._sessions.pop(sid or "", None)
+
+    def name(self, sid: str | None) -> str | None:
+        """The token name of a live session opened here, else None (expired sessions are forgotten)."""
+        if not sid:
+            return None
+        found = None
+        for key, session in list(self._sessions.items()):
+            if hmac.compare_digest(sid, key):
+                found = session
+        if found is None:
+            return None
+        if found.expires <= self.clock():
+            self.close(sid)
+            return None
+        return found.name
 
     def valid(self, sid: str | None) -> bool:
-        """True for a session opened here."""
-        return bool(sid) and any(hmac.compare_digest(sid or "", s) for s in self._ids)
+        """True for a live session opened here."""
+        return self.name(sid) is not None
+
+    def _forget_expired(self) -> None:
+        now = self.clock()
+        for sid in [s for s, v in self._sessions.items() if v.expires <= now]:
+            del self._sessions[sid]
+
+
+def identity(request: Request) -> str:
+    """Who sent `request`, as authenticated by the guard: `token:NAME`, `studio:NAME`, `local:USER`."""
+    found = request.scope.get("state", {}).get(IDENTITY)
+    return str(found) if found else "anonymous"
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Guard:
-    """Refuses what Studio must not serve and adds headers to what it serves.
+    """Refuses what Studio and the HTTP API must not serve, and adds headers to what they serve.
 
-    - Requests whose Host is not loopback when Studio listens on loopback only (DNS rebinding).
+    - Requests whose Host is not loopback when serving on loopback only (DNS rebinding).
     - Unsafe methods from another origin (`Origin` / `Sec-Fetch-Site`): cross-site request forgery.
     - Without a valid session or bearer token when a token is set: pages redirect to the
-      login form, API calls get 401.
+      login form, API calls get 401 (after the shared wrong-token pause).
     - Every dynamic response gets `Cache-Control: no-store` (pages carry decrypted data)
       and a strict Content-Security-Policy.
+
+    Each request let through carries its identity (see `identity`).
     """
 
     def __init__(self, app: ASGIApp, *, sessions: Sessions, loopback_only: bool) -> None:
         self.app = app
         self.sessions = sessions
         self.loopback_only = loopback_only
+        self.anonymous = f"local:{_local_user()}" if loopback_only else "anonymous"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,9 +243,13 @@ class Guard:
             return
         request = Request(scope)
         refusal = self._refusal(request)
+        who = None
+        if refusal is None:
+            who, refusal = await self._authenticate(request)
         if refusal is not None:
             await _with_headers(refusal, scope)(scope, receive, send)
             return
+        scope.setdefault("state", {})[IDENTITY] = who
         static = scope["path"].startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
@@ -99,27 +265,34 @@ class Guard:
     def _refusal(self, request: Request) -> Response | None:
         host = request.headers.get("host", "")
         if self.loopback_only and not _loopback_host(host):
-            return PlainTextResponse(f"refused: Studio listens on loopback only and this request names host "
-                                     f"{host!r}; open it as http://127.0.0.1:PORT", status_code=403)
+            return PlainTextResponse(f"refused: this server listens on loopback only and this request names "
+                                     f"host {host!r}; open it as http://127.0.0.1:PORT", status_code=403)
         if request.method not in ("GET", "HEAD", "OPTIONS") and _cross_site(request):
             return PlainTextResponse("refused: a request from another site (cross-site request forgery "
                                      "protection)", status_code=403)
-        if self.sessions.token is None or _is_open(request.url.path):
-            return None
-        if self.sessions.valid(request.cookies.get(SESSION_COOKIE)) or self._bearer_ok(request):
-            return None
+        return None
+
+    async def _authenticate(self, request: Request) -> tuple[str | None, Response | None]:
+        if not self.sessions.tokens:
+            return self.anonymous, None
+        if _is_open(request.url.path):
+            return None, None
+        name = self.sessions.name(request.cookies.get(SESSION_COOKIE))
+        if name is not None:
+            return f"studio:{name}", None
+        given = request.headers.get("authorization", "")
+        if given.startswith("Bearer "):
+            name = await self.sessions.verify(given[7:])
+            if name is not None:
+                return f"token:{name}", None
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": "missing or wrong token: log in to Studio or send 'Authorization: "
-                                 "Bearer <TETHER_API_TOKEN>'"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return None, JSONResponse({"error": "missing or wrong token: log in to Studio or send "
+                                       "'Authorization: Bearer <TETHER_API_TOKEN>'"}, status_code=401,
+                                      headers={"WWW-Authenticate": "Bearer"})
         if request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-        return PlainTextResponse("refused: log in first (/login)", status_code=401)
-
-    def _bearer_ok(self, request: Request) -> bool:
-        given = request.headers.get("authorization", "")
-        return given.startswith("Bearer ") and self.sessions.check_token(given[7:])
+            return None, RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return None, PlainTextResponse("refused: log in first (/login)", status_code=401)
 
 
 def _with_headers(response: Response, scope: Scope) -> Response:
@@ -134,8 +307,6 @@ def _is_open(path: str) -> bool:
 
 
 def _loopback_host(host: str) -> bool:
-    from tether.studio.api import is_loopback
-
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
     return is_loopback(name)
 

@@ -11,8 +11,8 @@ from tether.testing.chat_server import ChatServer, Received, Reply
 from tether.testing.chat_server import error as chat_error
 from tether.testing.chat_server import reply as chat_reply
 from tether.testing.guard import block_cloud_models
-from tether.testing.scripted import ScriptedModel
+from tether.testing.scripted import ScriptedModel, final, tool_call, tool_calls
 from tether.testing.server import run_worker_process, unique_queue
 
 __all__ = ["ChatServer", "Received", "Reply", "ScriptedModel", "block_cloud_models", "chat_error",
-           "chat_reply", "run_worker_process", "unique_queue"]
+           "chat_reply", "final", "run_worker_process", "tool_call", "tool_calls", "unique_queue"]

@@ -88,6 +88,31 @@ class ScriptedModel:
         return f"<ScriptedModel {self.model}>"
 
 
+def tool_call(name: str, /, **arguments: Any) -> dict[str, Any]:
+    """A scripted reply in which the model calls one tool (the format agents read from
+    scripted and local models).
+
+    Example:
+        >>> model = ScriptedModel("agent", [tool_call("find_order", order_id="A-1"),
+        ...                                 final({"status": "shipped"})])
+    """
+    return {"tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+def tool_calls(*calls: dict[str, Any]) -> dict[str, Any]:
+    """A scripted reply in which the model calls several tools at once (they run side by side).
+
+    Example:
+        >>> tool_calls(tool_call("find_order", order_id="A-1"), tool_call("find_customer", name="Ada"))
+    """
+    return {"tool_calls": [c for call in calls for c in call["tool_calls"]]}
+
+
+def final(value: Any) -> dict[str, Any]:
+    """A scripted reply that ends an agent's run with `value` (text, or data for its output type)."""
+    return {"final": value.model_dump(mode="json") if isinstance(value, BaseModel) else value}
+
+
 def _text(reply: Reply) -> str:
     if isinstance(reply, str):
         return reply

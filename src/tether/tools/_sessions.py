@@ -16,6 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigError, MCPServerFailed, TetherError
+from tether.workflow import run_id
 
 if TYPE_CHECKING:
     from tether.tools.mcp import MCPCall, MCPResult, MCPServer, MCPToolInfo
@@ -174,7 +175,7 @@ async def call_tool(call: MCPCall) -> MCPResult:
 
     client = await client_for(call.server)
     try:
-        result = await client.call_tool(call.tool, call.arguments)
+        result = await client.call_tool(call.tool, call.arguments, meta=_caller_meta())
     except Exception as exc:
         if not _is_protocol_error(exc):
             _drop(call.server)
@@ -182,6 +183,12 @@ async def call_tool(call: MCPCall) -> MCPResult:
                                  f"{_reason(exc)}") from None
         return MCPResult(text=f"error: {exc}", is_error=True)
     return MCPResult(text=_text(result), is_error=bool(result.is_error))
+
+
+def _caller_meta() -> Any:
+    """`_meta` naming the calling run, so a tether MCP server can refuse to let it answer its own tasks."""
+    current = run_id()
+    return {"tether/run_id": current} if current else None
 
 
 def _is_protocol_error(exc: Exception) -> bool:
