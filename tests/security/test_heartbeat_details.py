@@ -18,14 +18,15 @@ NEEDLES = [app.SSN.encode(), app.SSN.replace("-", "").encode()]
 
 
 async def _details(run: tether.Run, client: tether.Client) -> bytes:
-    """The raw heartbeat details the server holds for the run's running step (waits for them)."""
+    """The raw heartbeat details the server holds for the run's running step (waits for the step's own)."""
     handle = client.temporal.get_workflow_handle(run.id)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         pending = (await handle.describe()).raw_description.pending_activities
-        beating = [p for p in pending if p.HasField("heartbeat_details")]
-        if beating:
-            return b"".join(p.heartbeat_details.SerializeToString() for p in beating)
+        details = b"".join(p.heartbeat_details.SerializeToString() for p in pending
+                           if p.HasField("heartbeat_details"))
+        if b"working on" in details:  # the step's own beat (the engine's first beat has no details)
+            return details
         await asyncio.sleep(0.1)
     raise AssertionError("the step never heartbeat")
 
