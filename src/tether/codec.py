@@ -310,8 +310,11 @@ class ClaimCheckCodec(PayloadCodec):
         self.threshold = threshold
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Replace each large payload by a claim check."""
-        return [self._check_in(p) if p.ByteSize() > self.threshold else p for p in payloads]
+        """Replace each large payload by a claim check (written off the event loop)."""
+        if not any(p.ByteSize() > self.threshold for p in payloads):
+            return list(payloads)
+        return await asyncio.to_thread(
+            lambda: [self._check_in(p) if p.ByteSize() > self.threshold else p for p in payloads])
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Fetch the payload behind each claim check (off the event loop: stores do file or network I/O)."""

@@ -3,8 +3,9 @@
 Runs on workers, around every step attempt (`durable.step_activity` wraps each step with
 `zone_bound`). On the way in, arguments are validated against the step's annotations and
 handles of the step's own zone resolve to their values; on the way out, a `Sensitive[...]`
-result goes into the vault, and a result or error message that would carry a revealed
-value out of the zone is stopped or cut.
+result goes into the vault, a result that carries a revealed value in any form
+`tether._forms` knows (escaped, re-cased, without separators, base64, hex, as a dict key…)
+is stopped, and an error's whole cause chain is copied with such values cut.
 """
 
 from __future__ import annotations
