@@ -229,7 +229,7 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
         # without an outage in the way (the restart's own figure is progress after it)
         faults = ["kill"] * kills + (["sigterm"] if sigterm else [])
         faults.insert(len(faults) // 2 + 1, "pause")
-        faults += ["pause", "pause", "pause", "restart"] if restart else []
+        faults += (["pause"] * (3 if runs >= 100 else 0) + ["restart"]) if restart else []
         for fault in faults:
             await asyncio.wait({results}, timeout=4.0)
             if results.done():

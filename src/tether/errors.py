@@ -299,3 +299,22 @@ class MCPServerFailed(ConfigError):
     def __init__(self, message: str, *, server: str = "") -> None:
         super().__init__(message)
         self.server = server
+
+
+class NoWorker(TetherError):
+    """No worker took an answer in time; it may still be applied when one starts."""
+
+
+class RunStuck(TetherError):
+    """A run cannot move (its workflow code fails, or no worker takes it); `reason` says why
+    and what to do. Raised, e.g., when answering one of its tasks: the task stays open.
+
+    Attributes:
+        run_id: The run.
+        reason: Why it cannot move, and the fix.
+    """
+
+    def __init__(self, message: str, *, run_id: str, reason: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.reason = reason

@@ -277,6 +277,21 @@ def idempotency_key(scope: str = "") -> str:
     return _engine.idempotency_key(scope)
 
 
+def attempt() -> int:
+    """Which attempt of the current step this is: 1 for the first try, 2 for the first retry, ...
+
+    Handy to log, or to take a different path on a late retry. Outside a step attempt on a
+    worker (a step called directly, workflow code) it is 1.
+
+    Example:
+        >>> @tether.step(retries=5)
+        ... async def fetch(url: str) -> str:
+        ...     timeout = 5 * tether.attempt()   # wait longer on each retry
+        ...     return await get(url, timeout=timeout)
+    """
+    return _engine.current_attempt()
+
+
 def run_id() -> str | None:
     """The workflow id of the current run (inside a workflow or step), else None."""
     return _engine.current_run_id()

@@ -109,3 +109,24 @@ def test_no_wait_then_show_and_cancel(target: list[str]) -> None:
 def test_debug_shows_traceback(target: list[str]) -> None:
     r = tether_cmd("--debug", "run", "tests.apps.basics:nope", *target)
     assert "Traceback" in r.stderr
+
+
+def test_help_lists_debug_and_the_commands_grouped_in_working_order() -> None:
+    r = tether_cmd("--help")
+    assert r.returncode == 0
+    text = r.stdout
+    assert "--debug" in text and "Show tracebacks" in text
+    order = [text.index(f"│ {name} ") for name in ("dev", "run", "worker", "terminate", "tasks", "trace", "studio",
+                                                     "keys", "mcp")]
+    assert order == sorted(order), text
+    assert text.index("Runs") < text.index("People") < text.index("Observe") < text.index("Setup")
+    serve = tether_cmd("serve", "--help")
+    assert "7301" in serve.stdout, "tether serve and Studio do not collide on one port"
+
+
+def test_debug_works_before_or_after_the_command() -> None:
+    for args in (["--debug", "run", "tests/apps/basics.py:nope"], ["run", "tests/apps/basics.py:nope", "--debug"]):
+        r = tether_cmd(*args)
+        assert r.returncode == 2 and "Traceback" in r.stderr, (args, r.stderr)
+    quiet = tether_cmd("run", "tests/apps/basics.py:nope")
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr

@@ -5,34 +5,29 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 import tether
 from tests.apps import basics
 from tether.engine.devserver import DevServer, free_port
-from tether.testing import run_worker_process
+from tether.testing import eventually, run_worker_process
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 async def _wait_for_lines(path: Path, n: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= n:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} never reached {n} lines: {path.read_text() if path.exists() else ''}")
+    def reached() -> None:
+        assert path.exists() and len(path.read_text().splitlines()) >= n, f"{path} never reached {n} lines"
+
+    await eventually(reached, timeout=timeout)
 
 
 async def _wait_for_attempts(run: tether.Run, step_index: int, attempts: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    async def retried() -> None:
         steps = (await run.describe()).steps
-        if len(steps) > step_index and steps[step_index].attempts >= attempts:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("step never retried")
+        assert len(steps) > step_index and steps[step_index].attempts >= attempts, "step never retried"
+
+    await eventually(retried, timeout=timeout)
 
 
 def _journal_steps(journal: Path) -> list[tuple[int, int]]:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 import tether
 from tests.apps import liveness
 from tether.engine.devserver import DevServer, free_port
-from tether.testing import run_worker_process
+from tether.testing import eventually, run_worker_process
 
 APP = "tests.apps.liveness"
 
@@ -27,21 +26,6 @@ def _lines(journal: Path, event: str | None = None) -> list[list[str]]:
         return []
     rows = [line.split() for line in journal.read_text().splitlines() if line.strip()]
     return [r for r in rows if event is None or r[0] == event]
-
-
-async def eventually(check: Callable[[], Awaitable[None] | None], *, timeout: float = 30) -> None:
-    """Retry an assertion (sync or async) until it passes or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result is not None:
-                await result
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def _worker(client: tether.Client, *, queues: list[str] | None = None,
@@ -82,7 +66,7 @@ async def test_a_killed_workers_step_is_retried_within_seconds(tether_client: te
     second = None
     try:
         run = await tether_client.start(flow, str(journal))
-        await eventually(lambda: _assert(len(_lines(journal, "start")) == 1))
+        await eventually(lambda: len(_lines(journal, "start")) == 1)
         second = _worker(tether_client)
         await _wait_polling(tether_client, second)
         os.kill(first.pid, signal.SIGKILL)
@@ -95,7 +79,7 @@ async def test_a_killed_workers_step_is_retried_within_seconds(tether_client: te
             assert step.lost is not None and "worker lost at" in step.lost, step
 
         await eventually(shown_lost, timeout=20)
-        await eventually(lambda: _assert(len(_lines(journal, "start")) == 2), timeout=20)
+        await eventually(lambda: len(_lines(journal, "start")) == 2, timeout=20)
         recovered = time.monotonic() - killed_at
         assert recovered < 20, f"the lost attempt was retried {recovered:.1f}s after the kill"
         retry = _lines(journal, "start")[1]
@@ -106,10 +90,6 @@ async def test_a_killed_workers_step_is_retried_within_seconds(tether_client: te
         _stop(first, second)
 
 
-def _assert(condition: bool) -> None:
-    assert condition
-
-
 async def test_sigterm_lets_a_step_in_flight_finish_and_keeps_its_result(tether_client: tether.Client,
                                                                          tmp_path: Path) -> None:
     journal = tmp_path / "journal"
@@ -117,7 +97,7 @@ async def test_sigterm_lets_a_step_in_flight_finish_and_keeps_its_result(tether_
     second = None
     try:
         run = await tether_client.start(liveness.slow_then_after, str(journal))
-        await eventually(lambda: _assert(len(_lines(journal, "start")) == 1))
+        await eventually(lambda: len(_lines(journal, "start")) == 1)
         first.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(first.communicate, timeout=30)
         text = output.decode()
@@ -138,13 +118,13 @@ async def test_a_step_still_running_after_the_grace_is_handed_back_at_once(tethe
     second = None
     try:
         run = await tether_client.start(liveness.long_step, str(journal))
-        await eventually(lambda: _assert(len(_lines(journal, "start")) == 1))
+        await eventually(lambda: len(_lines(journal, "start")) == 1)
         second = _worker(tether_client)
         await _wait_polling(tether_client, second)
         first.send_signal(signal.SIGTERM)
         await asyncio.to_thread(first.communicate, timeout=30)
         stopped_at = time.monotonic()
-        await eventually(lambda: _assert(len(_lines(journal, "start")) == 2), timeout=20)
+        await eventually(lambda: len(_lines(journal, "start")) == 2, timeout=20)
         handed_back = time.monotonic() - stopped_at
         assert handed_back < 6, f"retried {handed_back:.1f}s after the worker stopped (not handed back)"
         await run.cancel()

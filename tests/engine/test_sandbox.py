@@ -59,6 +59,16 @@ def test_a_module_level_import_the_sandbox_refuses_is_named_in_one_line(tmp_path
            "@tether.workflow(passthrough=['httpx'])" in line
 
 
+def test_a_clock_read_at_import_time_is_named_with_its_line(tmp_path: Path, target: list[str]) -> None:
+    (tmp_path / "intake.py").write_text("import datetime\n\nimport tether\n\nSTARTED = datetime.datetime.now()\n\n\n"
+                                        "@tether.workflow\nasync def intake(n: int) -> int:\n    return n\n")
+    r = tether_cmd("run", "intake.py:intake", "--input", "1", *target, cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "workflow 'intake' cannot load in Temporal's workflow sandbox: intake.py:5 " \
+           "`STARTED = datetime.datetime.now()` touches datetime.datetime.now at import time; move it into a step" \
+           in r.stderr
+
+
 def test_a_passed_through_module_loads_and_the_run_completes(tmp_path: Path, target: list[str]) -> None:
     (tmp_path / "claims.py").write_text(CLAIMS.format(decoration='(passthrough=["httpx"])'))
     r = tether_cmd("run", "claims.py:intake_claim", "--input", '"POL-1"', *target, cwd=tmp_path)

@@ -70,3 +70,26 @@ def test_incompatible_code_is_explained_with_the_step_and_the_fix() -> None:
     assert text.startswith("its code changed incompatibly at step 'check_vat': wrap the change in tether.patched")
     other = explain("ZeroDivisionError: division by zero\n  File ...", cause=0, workflow="invoice", queue="q")
     assert other == "its workflow code fails: ZeroDivisionError: division by zero"
+
+
+async def test_answering_a_task_of_a_stuck_run_says_why_and_leaves_it_open(tether_client: tether.Client) -> None:
+    from tests.apps import human_flows
+
+    async with tether.Worker(tether_client, workflows=[human_flows.human_approval], steps=[]):
+        run = await tether_client.start(human_flows.human_approval, "Pay 90 EUR?")
+        task = await tether_client.tasks.wait(run.id)
+    # redeployed without that workflow: the answer cannot be applied, and says so at once
+    async with tether.Worker(tether_client, workflows=[basics.order_total], steps=[basics.price]):
+        started = time.monotonic()
+        try:
+            await tether_client.tasks.answer(task.id, {"approved": True, "amount": 90}, by="test", timeout=30)
+        except tether.RunStuck as exc:
+            stuck = exc
+        else:
+            raise AssertionError("the answer was taken by a worker that cannot run the workflow")
+        assert time.monotonic() - started < 25, "said at once, not after the 60 s update timeout"
+    assert stuck.run_id == run.id
+    assert "is not registered on the worker serving queue" in stuck.reason
+    assert str(stuck).startswith(f"task {task.id} cannot be answered now: run {run.id} is stuck: workflow")
+    assert (await tether_client.tasks.get(task.id)).status == "open"
+    await tether_client.terminate(run.id, "test over")

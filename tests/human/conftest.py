@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -65,19 +65,6 @@ async def wait_for_task(client: tether.Client, task_id: str, *, timeout: float =
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"task {task_id} never opened")
         await asyncio.sleep(0.1)
-
-
-async def eventually(check: Callable[[], object], *, timeout: float = 20) -> None:
-    """Retry an async assertion until it passes or `timeout` passes."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await check()  # type: ignore[misc]
-            return
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 async def cancel(run: tether.Run) -> None:

@@ -119,7 +119,7 @@ def test_cli_reports_missing_local_extra(cli_target: list[str], tmp_path: Path) 
                    json.dumps({"model": "local:smollm2", "prompt": "hi"}), *cli_target, env=env)
     assert r.returncode == 1, r.stderr
     (line,) = _error_lines(r.stderr)
-    assert "runs in-process with llama-cpp-python, which is not installed: pip install 'tether[local]'" in line
+    assert "runs on the worker with llama-cpp-python, which is not installed: pip install 'tether[local]'" in line
 
 
 def test_cli_refuses_an_app_whose_required_key_is_missing(cli_target: list[str]) -> None:

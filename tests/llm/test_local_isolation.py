@@ -153,3 +153,35 @@ async def test_a_crash_inside_llama_cpp_fails_the_attempt_and_the_worker_lives(
         assert "the llama.cpp process crashed (signal SIGSEGV)" in (step.last_failure or "")
         assert proc.starts == starts + 1 and proc.pid not in (None, first)
         assert (await tether_client.run(app.tell_story, 4)).strip()  # and the next call works
+
+
+async def test_cancelling_a_run_stops_its_generation_in_llama_cpp(tether_client: tether.Client) -> None:
+    proc = model_process()
+    async with tether.Worker(tether_client):
+        await tether_client.run(app.tell_story, 4)
+        run = await tether_client.start(app.tell_story, 400)
+        await wait_until(lambda: proc.busy)
+        generating = proc.pid
+        await run.cancel()
+        await wait_until(lambda: not proc.busy)
+        assert proc.pid is None and generating is not None  # the process was stopped, not left writing the story
+        with pytest.raises(ProcessLookupError):
+            os.kill(generating, 0)
+        assert (await tether_client.run(app.tell_story, 4)).strip()  # the next call starts it again
+
+
+async def test_a_digit_pattern_in_a_tool_argument_constrains_the_local_model() -> None:
+    lookup = ToolSpec(name="lookup_policy", description="Look up a policy by its number.",
+                      parameters={"type": "object", "properties": {
+                          "number": {"type": "string", "pattern": r"^POL-\d{6}$"}}, "required": ["number"]})
+    call = llm.ModelCall(model="local:smollm2", tools=[lookup], temperature=0.0, max_tokens=60, messages=[
+        llm.Message(role="user", content="Look up policy POL-204518 with the tool.")])
+    reply = await _tooltext.complete(call, SMOLLM2, _local.complete)
+    (made,) = reply.tool_calls or []
+    assert made.name == "lookup_policy" and re.fullmatch(r"POL-\d{6}", made.arguments["number"])
+
+
+def test_data_inside_a_schema_is_not_taken_for_a_pattern() -> None:
+    schema = {"type": "object", "properties": {"rule": {"type": "object", "default": {"pattern": r"\bx"},
+                                                        "properties": {"pattern": {"type": "string"}}}}}
+    assert grammar_safe(schema) == schema

@@ -78,7 +78,7 @@ async def test_serving_beyond_loopback_needs_a_token(tether_client: tether.Clien
     r = subprocess.run([sys.executable, "-m", "tether", "studio", "--host", "0.0.0.0"], cwd=REPO,
                        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
     assert r.returncode == 1
-    assert r.stderr.strip().startswith("error: serving the API on 0.0.0.0 makes it reachable from other machines")
+    assert r.stderr.strip().startswith("error: serving on 0.0.0.0 makes it reachable from other machines")
     assert "Traceback" not in r.stderr
 
 

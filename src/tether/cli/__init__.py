@@ -5,29 +5,35 @@ Each command group lives in its own module here and registers on `app`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
 import sys
 import traceback
 
+import typer
 from rich.markup import escape
 
-from tether.cli import core as _core  # noqa: F401  (registers commands)
-from tether.cli import keys as _keys  # noqa: F401  (registers commands)
-from tether.cli import mcp as _mcp  # noqa: F401  (registers commands)
-from tether.cli import observe as _observe  # noqa: F401  (registers commands)
-from tether.cli import studio as _studio  # noqa: F401  (registers commands)
-from tether.cli import tasks as _tasks  # noqa: F401  (registers commands)
 from tether.cli._common import app, before_exit, check_environment, err
 from tether.errors import TetherError, UsageError
+
+# Each module registers its commands on `app`; `tether --help` lists them in this order.
+for _module in ("core", "tasks", "observe", "studio", "keys", "mcp"):
+    importlib.import_module(f"tether.cli.{_module}")
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks of errors (may also follow the command; or TETHER_DEBUG=1).")) -> None:
+    """tether: durable AI workflows on Temporal."""
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one clear line and a non-zero exit for errors; tracebacks with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("TETHER_DEBUG") == "1"
-    args = [a for a in args if a != "--debug"]
+    args = (["--debug"] if "--debug" in args else []) + [a for a in args if a != "--debug"]
     if debug:
         os.environ["TETHER_DEBUG"] = "1"
     code: int = 0
@@ -73,13 +79,20 @@ SECRET_ENV = ("TETHER_KEYS", "TETHER_API_TOKEN", "TETHER_API_KEY")
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{8,}")
 
 
+def _secret_parts(name: str) -> list[str]:
+    raw = os.environ.get(name, "")
+    if name == "TETHER_KEYS":  # "ID:KEY,ID:KEY": key ids name keys in messages and are no secret
+        return [entry.rpartition(":")[2].strip() for entry in raw.split(",")]
+    return re.split(r"[,:\s]+", raw)
+
+
 def without_secrets(text: str) -> str:
     """`text` with any run of 8+ characters taken from a key or token in the environment redacted.
 
     Error lines end up in terminals, CI logs and tickets; a message that quotes part of a
     malformed key (`got an entry 'c2VjcmV0…'`) must not carry it there.
     """
-    secrets = [v for name in SECRET_ENV for v in re.split(r"[,:\s]+", os.environ.get(name, "")) if len(v) >= 8]
+    secrets = [v for name in SECRET_ENV for v in _secret_parts(name) if len(v) >= 8]
     if not secrets:
         return text
     return _WORD.sub(lambda m: "[redacted]" if any(m.group(0) in s for s in secrets) else m.group(0), text)

@@ -32,8 +32,8 @@ from tether.cli._common import (
     err,
     out,
 )
+from tether.cli._telemetry import CaptureContent, MetricsPort, telemetry_setup
 from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
-from tether.cli.observe import CaptureContent, MetricsPort, telemetry_setup
 from tether.codec import worker_codec
 from tether.durations import parse_duration
 from tether.engine import liveness
@@ -47,7 +47,7 @@ from tether.errors import ServerUnavailable, UsageError
 from tether.llm import _report as llm_report
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def dev(
     app_spec: Annotated[str | None, typer.Argument(metavar="APP", help="Module or .py file with workflows.")] = None,
     port: Annotated[int, typer.Option(help="gRPC port of the embedded engine.")] = 7233,
@@ -61,8 +61,10 @@ def dev(
     grace: Grace = "30s",
     stop: Annotated[bool, typer.Option("--stop", help="Stop the engine left running for this folder.")] = False,
 ) -> None:
-    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them
-    (steps in flight get --grace to finish; a second Ctrl-C stops at once)."""
+    """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them.
+
+    Steps in flight get --grace to finish; a second Ctrl-C stops at once.
+    """
     if stop:
         stopped = stop_running(state_dir)
         out.print(f"stopped the engine at {stopped.address}" if stopped else f"no engine runs for {state_dir}/")
@@ -185,7 +187,7 @@ async def _until_signal(coro: Any, *, grace: float | None = None) -> None:
             loop.remove_signal_handler(sig)
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def run(
     target: Annotated[str, typer.Argument(metavar="APP:WORKFLOW", help="e.g. examples/invoice.py:process_invoice")],
     input: Annotated[str | None, typer.Option("--input", "-i", help="Input as JSON, or @file.json.")] = None,
@@ -365,7 +367,7 @@ def _determinism_message(run_id: str, error: str) -> str:
     )
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def worker(
     app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file with workflows.")],
     queues: Annotated[str | None, typer.Option(help="Comma-separated: 'main' and/or zone names.")] = None,
@@ -412,7 +414,7 @@ async def _connect_patiently(conn: Connection) -> Any:
             delay = min(delay * 2, 30.0)
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def runs(
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
     status: Annotated[str | None, typer.Option(help="running, completed, failed, cancelled…")] = None,
@@ -438,7 +440,7 @@ def runs(
     asyncio.run(go())
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def show(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -462,7 +464,7 @@ def show(
     asyncio.run(go())
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def cancel(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     state_dir: StateDir = Path(".tether"),
@@ -482,7 +484,7 @@ def cancel(
 
 
 
-@app.command()
+@app.command(rich_help_panel="Runs")
 def terminate(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     reason: Annotated[str, typer.Option(help="Why, kept in the run's history.")] = "terminated from the CLI",

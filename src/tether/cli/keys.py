@@ -21,7 +21,7 @@ from tether.codec import (
 from tether.errors import UsageError
 
 keys_app = typer.Typer(no_args_is_help=True, help="Payload encryption keys (AES-256-GCM).")
-app.add_typer(keys_app, name="keys")
+app.add_typer(keys_app, name="keys", rich_help_panel="Setup")
 
 KeyPath = Annotated[Path | None, typer.Argument(
     metavar="PATH", help="Key file (default: the project's .tether/keys.json).", show_default=False)]

@@ -29,7 +29,7 @@ from tether.engine.connection import Connection
 from tether.errors import ConfigError, UsageError
 
 mcp_app = typer.Typer(no_args_is_help=True, help="Serve workflows to MCP clients (agents, IDEs).")
-app.add_typer(mcp_app, name="mcp")
+app.add_typer(mcp_app, name="mcp", rich_help_panel="Setup")
 
 
 @mcp_app.command("serve")

@@ -4,7 +4,6 @@ over recent runs), both read from the local span store that `tether dev` keeps."
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -13,19 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tether.cli._common import StateDir, app, before_exit, out
+from tether.cli._common import StateDir, app, out
 from tether.durations import parse_duration
 from tether.errors import TraceNotFound, UsageError
-from tether.observe import _stats, _tree, flush
+from tether.observe import _stats, _tree
 from tether.observe._setup import STORE_ENV, STORE_FILE
 from tether.observe._store import SpanStore
 
-MetricsPort = Annotated[int | None, typer.Option(
-    help="Serve Prometheus metrics on this port (/metrics; 127.0.0.1 unless TETHER_METRICS_HOST says "
-    "otherwise).")]
-CaptureContent = Annotated[bool | None, typer.Option(
-    "--capture-content/--no-capture-content",
-    help="Record prompts and responses on model spans (sensitive values are always withheld).")]
 Store = Annotated[Path | None, typer.Option(
     "--store", envvar=STORE_ENV, help="The span store file (default: <state dir>/traces.db).")]
 
@@ -35,7 +28,7 @@ def store_at(state_dir: Path, store: Path | None) -> SpanStore:
     return SpanStore(store or state_dir / STORE_FILE)
 
 
-@app.command()
+@app.command(rich_help_panel="Observe")
 def trace(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     content: Annotated[bool, typer.Option("--content", help="Show prompts and responses (when captured).")] = False,
@@ -63,7 +56,7 @@ def trace(
     out.print(f"[dim]{_tree.summary(view)}[/]")
 
 
-@app.command()
+@app.command(rich_help_panel="Observe")
 def stats(
     since: Annotated[str, typer.Option(help="How far back: 30m, 24h, 7d…")] = "24h",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -140,13 +133,3 @@ def _usd(x: float) -> str:
     return f"${x:.6f}".rstrip("0").rstrip(".") if x else "$0"
 
 
-def telemetry_setup(role: str, state_dir: Path | None, metrics_port: int | None,
-                    capture: bool | None) -> None:
-    """Telemetry for a CLI process that runs workers (`dev`, `worker`, `run`): see `setup_process`."""
-    from tether.observe import setup_process
-
-    setup_process(role=role, state_dir=state_dir, metrics_port=metrics_port, capture=capture,
-                  logs=role != "run" or os.environ.get("TETHER_DEBUG") == "1")
-
-
-before_exit.append(flush)  # spans and metrics still buffered when a command ends are exported first

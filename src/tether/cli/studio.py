@@ -38,7 +38,7 @@ StudioStore = Annotated[Path | None, typer.Option(
     "--store", envvar=STORE_ENV, help="The span store file (default: <state dir>/traces.db).")]
 
 
-@app.command()
+@app.command(rich_help_panel="Observe")
 def studio(
     ctx: typer.Context,
     app_spec: Annotated[str | None, typer.Argument(

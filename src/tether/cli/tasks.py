@@ -41,7 +41,7 @@ from tether.errors import UsageError
 from tether.human import HumanTask
 
 tasks_app = typer.Typer(help="Human tasks: list, show and answer them.", no_args_is_help=False)
-app.add_typer(tasks_app, name="tasks")
+app.add_typer(tasks_app, name="tasks", rich_help_panel="People")
 
 As = Annotated[str | None, typer.Option(
     "--as", help="Whom you answer for; recorded beside your login name (which is what answered_by records).")]
@@ -300,11 +300,11 @@ def _prompt_json(node: dict[str, Any], label: str, required: bool) -> Any:
 # ---- the HTTP API -----------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(rich_help_panel="People")
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs a token.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7300,
+    port: Annotated[int, typer.Option(help="Port to listen on (Studio's is 7300).")] = 7301,
     token: Token = None, token_file: TokenFile = None,
     https_cert: HttpsCert = None, https_key: HttpsKey = None,
     state_dir: StateDir = Path(".tether"),

@@ -150,7 +150,7 @@ class Run:
         await self._note_missing_zone_workers(hist.steps, desc.task_queue)
         stuck = None
         if desc.status == WorkflowExecutionStatus.RUNNING:
-            stuck = await stuck_reason(self._client.temporal, self.id, desc.task_queue, desc.workflow_type)
+            stuck = await stuck_reason(self._client.temporal, self.id)
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
@@ -328,7 +328,7 @@ class Client:
             if r.status != "running":
                 return r
             try:
-                why = await stuck_reason(self.temporal, r.id, r.task_queue, r.workflow)
+                why = await stuck_reason(self.temporal, r.id)
             except RPCError:
                 return r
             return replace(r, status="stuck", stuck=why) if why else r

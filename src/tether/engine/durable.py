@@ -282,6 +282,11 @@ def current_run_id() -> str | None:
     return None
 
 
+def current_attempt() -> int:
+    """The running step attempt's number (1 for the first try); 1 outside a step attempt."""
+    return activity.info().attempt if activity.in_activity() else 1
+
+
 def current_queue() -> str | None:
     """The task queue of the running step attempt (`<queue>@<zone>` for a zoned step), else None."""
     return activity.info().task_queue if activity.in_activity() else None

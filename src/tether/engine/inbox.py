@@ -22,11 +22,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from tether.engine.converter import decode_for_display
 from tether.engine.devserver import SEARCH_ATTRIBUTES
 from tether.engine.history import StepRecord
+from tether.engine.stuck import stuck_reason
 from tether.engine.tasks import HUMAN_TIMER, MEMO, UPDATE, closed_message
 from tether.errors import (
     ConfigError,
     DecryptionFailed,
     InvalidAnswer,
+    NoWorker,
+    RunStuck,
     TaskClosed,
     TaskNotFound,
     TetherError,
@@ -37,10 +40,6 @@ if TYPE_CHECKING:
     from tether.engine.client import Client
 
 _KINDS = {"KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST}
-
-
-class NoWorker(TetherError):
-    """No worker took an answer in time; it may still be applied when one starts."""
 
 
 class TaskList(list[HumanTask]):
@@ -146,12 +145,14 @@ class TaskInbox:
             InvalidAnswer: The answer does not match the schema (names the field) or is too large.
             TaskClosed: The task was already answered, expired, or its run ended.
             TaskNotFound: No such task.
+            RunStuck: The run cannot move (its code fails, or no worker takes it); nothing was sent.
             NoWorker: No worker took the answer within `timeout` seconds.
         """
         check_size(task_id, answer)
         task = await self.get(task_id)
         if task.status != "open":
             raise TaskClosed(closed_message(task), task_id=task_id, status=task.status)
+        await self._refuse_if_stuck(task_id, task.run_id)  # say why now, not after `timeout`
         handle = self._client.temporal.get_workflow_handle(task.run_id)
         request = AnswerRequest(task_id=task_id, answer=answer, answered_by=by, claimed_by=claimed_by or None)
         try:
@@ -160,11 +161,20 @@ class TaskInbox:
         except WorkflowUpdateFailedError as exc:
             raise _update_error(task_id, exc) from None
         except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                await self._refuse_if_stuck(task_id, task.run_id)  # e.g. "Workflow Task in failed state"
             raise _rpc_error(task_id, exc) from None
         except TimeoutError:
+            await self._refuse_if_stuck(task_id, task.run_id)
             raise NoWorker(f"no worker took the answer to {task_id} within {timeout:g}s; start one "
                            "(`tether dev` or `tether worker`); the answer may still be applied "
                            f"when it starts: check with `tether tasks show {task_id}`") from None
+
+    async def _refuse_if_stuck(self, task_id: str, run_id: str) -> None:
+        why = await stuck_reason(self._client.temporal, run_id)
+        if why is not None:
+            raise RunStuck(f"task {task_id} cannot be answered now: run {run_id} is stuck: {why}",
+                           run_id=run_id, reason=why)
 
 
 def check_size(task_id: str, answer: Any) -> None:

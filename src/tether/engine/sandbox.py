@@ -42,11 +42,17 @@ def explain(error: BaseException) -> UsageError | None:
     (which module touched what) buried in the chain; this names the line of the user's code
     that triggered it and what to do.
     """
-    restricted = _cause(error)
-    if restricted is None:
+    if not str(error).startswith(_FAILED) or error.__cause__ is None:
         return None
-    workflow = str(error).removeprefix("Failed validating workflow ").strip()
-    touched = restricted.qualified_name.removesuffix(".__mro_entries__")
+    workflow = str(error).removeprefix(_FAILED).strip()
+    restricted = _cause(error)
+    if restricted is None:  # the module raised something else while being imported
+        cause = error.__cause__
+        where = _user_line(cause)
+        at = f" at {where[0]}:{where[1]} `{where[2]}`" if where else ""
+        return UsageError(f"workflow {workflow!r} cannot load in Temporal's workflow sandbox: importing its "
+                          f"module raised {type(cause).__name__}: {cause}{at}")
+    touched = restricted.qualified_name.removesuffix(".__mro_entries__").removesuffix(".__call__")
     where = _user_line(restricted)
     if where is None:
         return UsageError(f"workflow {workflow!r} cannot load in Temporal's workflow sandbox: its module touches "
@@ -60,6 +66,9 @@ def explain(error: BaseException) -> UsageError | None:
     return UsageError(f"workflow {workflow!r} cannot load in Temporal's workflow sandbox: {path}:{line} `{code}` "
                       f"imports a module that touches {touched}; import {module} inside the step that uses it, "
                       f"or pass it through: @tether.workflow(passthrough=[{module!r}])")
+
+
+_FAILED = "Failed validating workflow "
 
 
 def _cause(error: BaseException) -> RestrictedWorkflowAccessError | None:

@@ -39,11 +39,13 @@ def explain(message: str, *, cause: int, workflow: str, queue: str) -> str:
     return f"its workflow code fails: {first}"
 
 
-async def stuck_reason(temporal: TemporalClient, run_id: str, queue: str, workflow: str) -> str | None:
+async def stuck_reason(temporal: TemporalClient, run_id: str) -> str | None:
     """Why the running run `run_id` cannot progress, or None when it can."""
     ns = temporal.namespace
     desc = await temporal.workflow_service.describe_workflow_execution(
         DescribeWorkflowExecutionRequest(namespace=ns, execution=WorkflowExecution(workflow_id=run_id)))
+    queue = desc.execution_config.task_queue.name
+    workflow = desc.workflow_execution_info.type.name
     if not desc.HasField("pending_workflow_task"):
         return None
     task = desc.pending_workflow_task

@@ -38,6 +38,10 @@ _WHY = {
 }
 
 
+_DATA = {"default", "examples", "const", "enum"}
+"""Keywords whose values are data, not schemas: a `pattern` key inside them is left alone."""
+
+
 class Unsupported(Exception):
     """A pattern uses something llama.cpp's grammar cannot express; the message says what."""
 
@@ -69,6 +73,8 @@ def _walk(node: Any, label: str, path: str) -> Any:
             out[key] = {name: _walk(v, label, name) for name, v in value.items()}
         elif key == "items":
             out[key] = _walk(value, label, f"{path}[]")
+        elif key in _DATA:
+            out[key] = value
         elif key == "pattern" and isinstance(value, str):
             out[key] = _pattern(value, f"{label}{path or 'value'}")
         else:

@@ -38,7 +38,7 @@ _processes_lock = threading.Lock()
 def check_local(spec: ModelSpec) -> None:
     """Raise `ConfigError` unless llama-cpp-python is installed and the model file exists."""
     if not local_extra_installed():
-        raise ConfigError(f"{spec.text!r} runs in-process with llama-cpp-python, which is not "
+        raise ConfigError(f"{spec.text!r} runs on the worker with llama-cpp-python, which is not "
                           f"installed: {EXTRA_HINT}")
     model_path(spec)
 

@@ -31,8 +31,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tether.engine.inbox import NoWorker
-from tether.errors import ConfigError, InvalidAnswer, TaskClosed, TaskNotFound, TetherError, UsageError
+from tether.errors import (
+    ConfigError,
+    InvalidAnswer,
+    NoWorker,
+    RunStuck,
+    TaskClosed,
+    TaskNotFound,
+    TetherError,
+    UsageError,
+)
 from tether.human import MAX_ANSWER_BYTES, HumanTask
 from tether.studio.security import Guard, Sessions, identity, is_loopback
 
@@ -126,7 +134,7 @@ class _Handlers:
             return _error(409, exc)
         except (TaskNotFound, UsageError) as exc:
             return _error(404, exc)
-        except NoWorker as exc:
+        except (NoWorker, RunStuck) as exc:
             return _error(503, exc)
         return JSONResponse(done.model_dump(mode="json"))
 

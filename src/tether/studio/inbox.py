@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from tether.engine.inbox import NoWorker
-from tether.errors import InvalidAnswer, TaskClosed, TaskNotFound, UsageError
+from tether.errors import InvalidAnswer, NoWorker, RunStuck, TaskClosed, TaskNotFound, UsageError
 from tether.human import HumanTask
 from tether.studio import forms
 from tether.studio.app import Studio, studio_of
@@ -74,7 +73,7 @@ async def _answer(request: Request, studio: Studio, task: HumanTask, form: dict[
             problem = "The run refused this answer; nothing was changed and the task is still open."
         except TaskClosed as exc:
             problem, status = str(exc), 409
-        except NoWorker as exc:
+        except (NoWorker, RunStuck) as exc:
             problem, status = str(exc), 503
     else:
         problem = "Some fields could not be read; nothing was sent."

@@ -13,6 +13,7 @@ from tether.testing.chat_server import reply as chat_reply
 from tether.testing.guard import block_cloud_models
 from tether.testing.scripted import ScriptedModel, final, tool_call, tool_calls
 from tether.testing.server import run_worker_process, unique_queue
+from tether.testing.waiting import eventually
 
 __all__ = ["ChatServer", "Received", "Reply", "ScriptedModel", "block_cloud_models", "chat_error",
-           "chat_reply", "final", "run_worker_process", "tool_call", "tool_calls", "unique_queue"]
+           "chat_reply", "eventually", "final", "run_worker_process", "tool_call", "tool_calls", "unique_queue"]
