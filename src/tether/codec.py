@@ -9,12 +9,15 @@ check) and only a reference reaches the server.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import json
 import os
+import re
 import secrets
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from tether.errors import ConfigError, DecryptionFailed
+from tether.errors import ConfigError, DecryptionFailed, PlaintextRefused
 
 ENCRYPTED = b"binary/encrypted"
 CLAIM_CHECK = b"binary/claim-check"
@@ -173,14 +176,21 @@ def write_key_file(path: str | Path, keys: Sequence[Key]) -> None:
 class EncryptionCodec(PayloadCodec):
     """AES-256-GCM over each whole payload (data and metadata), key id in the metadata.
 
-    Payloads that are not encrypted (written before encryption was turned on) pass
-    through on decode. A payload under a key this process lacks, or one that fails to
-    decrypt, raises `DecryptionFailed`: Temporal then retries the task, so the run waits
-    for a worker with the right key instead of being lost.
+    A process with keys refuses payloads that are not encrypted (`PlaintextRefused`): a
+    plaintext `temporal workflow start`, or a client without the key, must not start runs
+    or answer tasks. Readers that only display history (`require_encryption=False`) let
+    them through. A payload under a key this process lacks, or one that fails to decrypt,
+    raises `DecryptionFailed`: Temporal then retries the task, so the run waits for a
+    worker with the right key instead of being lost.
+
+    Args:
+        keyring: The keys; the first encrypts.
+        require_encryption: Refuse plaintext payloads on decode (default True).
     """
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, *, require_encryption: bool = True) -> None:
         self.keyring = keyring
+        self.require_encryption = require_encryption
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Encrypt every payload under the primary key."""
@@ -200,8 +210,15 @@ class EncryptionCodec(PayloadCodec):
         return Payload(metadata={"encoding": ENCRYPTED, KEY_ID: key.id.encode()}, data=nonce + sealed)
 
     def decrypt(self, payload: Payload) -> Payload:
-        """One payload, decrypted if it was encrypted."""
+        """One payload, decrypted; a plaintext one only when encryption is not required.
+
+        Raises:
+            PlaintextRefused: The payload is not encrypted and this codec requires encryption.
+            DecryptionFailed: The payload's key is missing here or the payload was altered.
+        """
         if payload.metadata.get("encoding") != ENCRYPTED:
+            if self.require_encryption:
+                raise PlaintextRefused(_plaintext_message(payload))
             return payload
         key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
         cipher = self.keyring.cipher(key_id)
@@ -218,6 +235,14 @@ class EncryptionCodec(PayloadCodec):
                 f"{self.keyring.source}: the key material differs (wrong key file?) or the payload "
                 "was altered", key_id=key_id) from None
         return Payload.FromString(plain)
+
+
+def _plaintext_message(payload: Payload) -> str:
+    encoding = payload.metadata.get("encoding", b"").decode(errors="replace")[:40] or "none"
+    return (f"refused an unencrypted payload (encoding {encoding!r}): this process holds payload keys, so "
+            "every input, signal and answer must be encrypted; send it through an encrypting client "
+            "(`tether run`, `tether.Client` or Studio with TETHER_KEY_FILE / TETHER_KEYS set), not a "
+            "plain `temporal workflow start`")
 
 
 class PayloadStore(Protocol):
@@ -240,7 +265,7 @@ class FileStore:
 
     def put(self, name: str, data: bytes) -> None:
         """Write `data` to `<folder>/<name>` unless it is already there."""
-        path = self.folder / name
+        path = self.folder / _file_name(name)
         if path.exists():
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -249,11 +274,28 @@ class FileStore:
         os.replace(tmp, path)
 
     def get(self, name: str) -> bytes:
-        """Read `<folder>/<name>`."""
+        """Read `<folder>/<name>`: a regular file only (never a FIFO, device or symlink).
+
+        Raises:
+            KeyError: There is no such file.
+            DecryptionFailed: The name is not a plain file name, or the entry is not a regular file.
+        """
+        path = self.folder / _file_name(name)
         try:
-            return (self.folder / name).read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
             raise KeyError(name) from None
+        except OSError as exc:  # e.g. ELOOP: a symlink planted under a hash name
+            raise DecryptionFailed(f"cannot read large payload {name[:12]}… from {str(self.folder)!r}: "
+                                   f"{exc.strerror}", key_id="") from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the reader forever
+                raise DecryptionFailed(f"large payload {name[:12]}… in {str(self.folder)!r} is not a regular "
+                                       "file; remove it (someone planted it there)", key_id="")
+            return f.read()
+
+    def __repr__(self) -> str:
+        return f"FileStore({str(self.folder)!r})"
 
 
 class ClaimCheckCodec(PayloadCodec):
@@ -268,12 +310,18 @@ class ClaimCheckCodec(PayloadCodec):
         self.threshold = threshold
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Replace each large payload by a claim check."""
-        return [self._check_in(p) if p.ByteSize() > self.threshold else p for p in payloads]
+        """Replace each large payload by a claim check (written off the event loop)."""
+        if not any(p.ByteSize() > self.threshold for p in payloads):
+            return list(payloads)
+        return await asyncio.to_thread(
+            lambda: [self._check_in(p) if p.ByteSize() > self.threshold else p for p in payloads])
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Fetch the payload behind each claim check."""
-        return [self._claim(p) if p.metadata.get("encoding") == CLAIM_CHECK else p for p in payloads]
+        """Fetch the payload behind each claim check (off the event loop: stores do file or network I/O)."""
+        if not any(p.metadata.get("encoding") == CLAIM_CHECK for p in payloads):
+            return list(payloads)
+        return await asyncio.to_thread(
+            lambda: [self._claim(p) if p.metadata.get("encoding") == CLAIM_CHECK else p for p in payloads])
 
     def _check_in(self, payload: Payload) -> Payload:
         data = payload.SerializeToString()
@@ -282,13 +330,38 @@ class ClaimCheckCodec(PayloadCodec):
         return Payload(metadata={"encoding": CLAIM_CHECK}, data=name.encode())
 
     def _claim(self, payload: Payload) -> Payload:
-        name = payload.data.decode()
+        name = _checked_name(payload.data.decode(errors="replace"))
         try:
-            return Payload.FromString(self.store.get(name))
+            data = self.store.get(name)
+            if hashlib.sha256(data).hexdigest() != name:  # content-addressed: the name is the proof
+                raise DecryptionFailed(f"large payload {name[:12]}… in the payload store {self.store!r} does "
+                                       "not match its content hash: it was altered", key_id="")
+            return Payload.FromString(data)
         except KeyError:
             raise DecryptionFailed(
                 f"large payload {name[:12]}… is not in the payload store {self.store!r}; point "
                 "TETHER_PAYLOAD_STORE at the store the other workers use", key_id="") from None
+
+
+_HASH_NAME = re.compile(r"[0-9a-f]{64}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
+
+
+def _file_name(name: str) -> str:
+    """`name` if it names a file inside the store folder (no separators, no `..`), else `DecryptionFailed`."""
+    if len(name) > 200 or not _FILE_NAME.fullmatch(name):
+        raise DecryptionFailed(f"payload store entry {name[:40]!r} is not a plain file name; refusing to "
+                               "read it (only names tether writes, such as content hashes, are read)", key_id="")
+    return name
+
+
+def _checked_name(name: str) -> str:
+    """`name` if it is a claim-check name (a sha256 hex digest), else `DecryptionFailed`."""
+    if not _HASH_NAME.fullmatch(name):
+        raise DecryptionFailed(f"claim check names {name[:40]!r}, which is not a payload content hash "
+                               "(64 hex digits); the payload was not written by tether, refusing to read it",
+                               key_id="")
+    return name
 
 
 class CodecChain(PayloadCodec):

@@ -129,6 +129,17 @@ class DecryptionFailed(TetherError):
         self.key_id = key_id
 
 
+class PlaintextRefused(DecryptionFailed):
+    """A process with payload keys received an unencrypted payload and refused it (nothing ran).
+
+    Raised for a plaintext `temporal workflow start` against a keyed worker, or a client
+    without the key; the message says to use an encrypting client.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, key_id="")
+
+
 class EgressBlocked(TetherError):
     """A sensitive value (or a handle to one) was about to leave its zone; nothing was sent.
 

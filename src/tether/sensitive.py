@@ -23,6 +23,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_jsonable_python
 
+from tether import _forms
 from tether.errors import EgressBlocked, SensitiveValueMissing, UsageError
 from tether.vault import current_vault
 
@@ -122,18 +123,24 @@ def sensitive(value: T, /, *, label: str = "value",
     handle_id = secrets.token_hex(16)
     current_vault().put(here, handle_id, label, data)
     _track(data, label, here)
-    return Sensitive(zone=here, id=handle_id, label=label, preview=_preview(value, preview))
+    return Sensitive(zone=here, id=handle_id, label=label, preview=_preview(value, preview, label))
 
 
 def mask(value: Any, *, keep: int = 4) -> str:
     """`value` as text with every letter and digit but the last `keep` replaced by '*'.
+
+    At most half of the letters and digits show, and none of a value with fewer than 5
+    (a PIN or a short code is fully masked).
 
     Example:
         >>> mask("123-45-6789")
         '***-**-6789'
     """
     text = str(value)
-    visible = sum(c.isalnum() for c in text) - keep
+    letters = sum(c.isalnum() for c in text)
+    # never show more than half, and nothing of a short value (a 4-digit PIN stays "****")
+    shown = 0 if letters < MIN_TRACKED else min(keep, letters // 2)
+    visible = letters - shown
     out = []
     for c in text:
         if c.isalnum() and visible > 0:
@@ -144,14 +151,17 @@ def mask(value: Any, *, keep: int = 4) -> str:
     return "".join(out)
 
 
-def _preview(value: Any, preview: str | bool | Callable[[Any], str] | None) -> str | None:
+def _preview(value: Any, preview: str | bool | Callable[[Any], str] | None, label: str) -> str | None:
     if preview is None or preview is False:
         return None
     if preview is True:
         return mask(value)
-    if callable(preview):
-        return str(preview(value))
-    return str(preview)
+    shown = str(preview(value)) if callable(preview) else str(preview)
+    whole = _forms.canon(str(value)) if isinstance(value, str | int) else ""
+    if whole and whole in _forms.canon(shown):  # the preview travels with the handle: it must not be the value
+        raise UsageError(f"the preview of sensitive value {label!r} contains the value itself; pass "
+                         "preview=True for a masked preview, or a string that does not include it")
+    return shown
 
 
 # ---- where code runs -------------------------------------------------------------------
@@ -260,8 +270,9 @@ def check_egress(payload: Any, *, destination: str, zone: str | None = None) -> 
     """Raise `EgressBlocked` if `payload` carries a sensitive value to a destination outside its zone.
 
     Call it before sending anything to a model or a tool. It finds handles (objects,
-    their JSON form, or their marker inside a string) and, outside workflow code, the
-    text of values this process revealed or stored. Everything else passes.
+    plain dicts that lost their type, their marker inside a string, or their str/repr/JSON
+    written into text, escaped or not) and, outside workflow code, the text of values
+    this process revealed or stored. Everything else passes.
 
     Args:
         payload: Anything JSON-like: messages, a request model, a dict of tool arguments.
@@ -305,10 +316,64 @@ def _first_leak(data: Any, target: str | None, seen: list[tuple[str, str, str]],
         for m in _TOKEN.finditer(data) if handles else ():
             if m.group(2) != target:
                 return m.group(1), m.group(2)
+        if handles and KIND in data and (hit := _untyped_handle(data, target)) is not None:
+            return hit
         for text, label, zone in seen:
             if zone != target and text in data:
                 return label, zone
     return None
+
+
+# a handle that lost its type, as text: the repr/str of a dict or of a `Sensitive` (e.g. inside
+# a list), or its JSON, possibly escaped again: `'zone': 'vault'`, `zone='vault'`, `\\"zone\\": \\"vault\\"`
+_FIELD = r"""\\*['"]?{name}\\*['"]?\s*[:=]\s*\\*['"]([^'"\\]{{1,64}})"""
+_ZONE_FIELD = re.compile(_FIELD.format(name="zone"))
+_LABEL_FIELD = re.compile(_FIELD.format(name="label"))
+_NEAR = 400
+
+
+def _untyped_handle(text: str, target: str | None) -> tuple[str, str] | None:
+    """(label, zone) of a handle written out as text in `text` whose zone is not `target`.
+
+    Every occurrence of the handle kind is looked at with the fields around it; one with no
+    zone nearby (e.g. a JSON schema naming the kind) is not a handle.
+    """
+    start = text.find(KIND)
+    while start >= 0:
+        around = text[max(0, start - _NEAR): start + _NEAR]
+        zones = _ZONE_FIELD.findall(around)
+        foreign = [z for z in zones if z != target]
+        if foreign:
+            labels = _LABEL_FIELD.findall(around)
+            return (labels[0] if labels else "value"), foreign[0]
+        start = text.find(KIND, start + 1)
+    return None
+
+
+def withhold(data: Any) -> Any:
+    """`data` with every form of a value the running step attempt revealed cut out (see
+    `tether._forms`): for what leaves a zone step other than its result (heartbeat details).
+
+    Strings inside dicts (keys too), lists and tuples are scrubbed; other objects pass
+    through as their JSON form when they carry a value. Outside a step attempt, `data`.
+    """
+    found = _attempt.get()
+    if not found:
+        return data
+    return _withhold(data, found)
+
+
+def _withhold(data: Any, found: list[tuple[str, str, str]]) -> Any:
+    if isinstance(data, str):
+        return _forms.scrub(data, found)
+    if isinstance(data, dict):
+        return {_withhold(k, found): _withhold(v, found) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(_withhold(v, found) for v in data)
+    if isinstance(data, bool | int | float) or data is None:
+        return _withhold(str(data), found) if _forms.find([str(data)], found) else data
+    plain = to_jsonable_python(data, fallback=str)
+    return _withhold(plain, found) if _forms.find(_forms.texts(plain), found) else data
 
 
 def redact(data: Any) -> Any:
@@ -360,4 +425,5 @@ __all__ = [
     "mask",
     "redact",
     "sensitive",
+    "withhold",
 ]

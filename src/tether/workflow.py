@@ -249,9 +249,12 @@ def continue_as_new(*args: Any) -> typing.NoReturn:
 def heartbeat(*details: Any) -> None:
     """Tell the engine a long step is still alive (see `@step(heartbeat=...)`).
 
-    Does nothing outside a step attempt.
+    Does nothing outside a step attempt. Details leave the step's zone (workflow code and
+    `tether show` read them), so a sensitive value the step revealed is cut from them.
     """
-    _engine.heartbeat(*details)
+    from tether.sensitive import withhold
+
+    _engine.heartbeat(*withhold(details))
 
 
 def idempotency_key(scope: str = "") -> str:

@@ -25,7 +25,7 @@ from tether.codec import (
     worker_codec,
     write_key_file,
 )
-from tether.errors import ConfigError, DecryptionFailed
+from tether.errors import ConfigError, DecryptionFailed, PlaintextRefused
 
 SECRET = b'"123-45-6789 has chronic lymphocytic leukemia"'
 
@@ -89,8 +89,10 @@ async def test_tampered_payload_is_detected() -> None:
         await codec.decode([sealed])
 
 
-async def test_plaintext_payloads_pass_through_decode() -> None:
-    codec = EncryptionCodec(Keyring([new_key()]))
+async def test_plaintext_payloads_are_refused_unless_allowed() -> None:
+    with pytest.raises(PlaintextRefused, match="encrypting client"):  # issue 12: keys mean encryption
+        await EncryptionCodec(Keyring([new_key()])).decode([_payload()])
+    codec = EncryptionCodec(Keyring([new_key()]), require_encryption=False)  # display-only readers
     assert await codec.decode([_payload()]) == [_payload()]
 
 

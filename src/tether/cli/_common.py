@@ -19,6 +19,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
+@app.callback()
+def _options(allow_plaintext: Annotated[bool, typer.Option(
+        "--allow-plaintext", help="Let commands talk to a non-local server without a payload key "
+        "(the server then stores inputs and answers unencrypted).")] = False) -> None:
+    if allow_plaintext:
+        os.environ["TETHER_ALLOW_PLAINTEXT"] = "1"
+
+
 before_exit: list[Callable[[], None]] = []
 """Callbacks run before the CLI process exits (e.g. flushing telemetry exporters)."""
 

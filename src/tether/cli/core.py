@@ -386,7 +386,8 @@ def worker(
     seconds = parse_duration(grace, what="--grace").total_seconds()
     telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
-    conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec)
+    conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec,
+                   allow_plaintext=allow_plaintext)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     asyncio.run(_worker(conn, wanted, seconds))
 

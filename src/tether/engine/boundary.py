@@ -3,20 +3,23 @@
 Runs on workers, around every step attempt (`durable.step_activity` wraps each step with
 `zone_bound`). On the way in, arguments are validated against the step's annotations and
 handles of the step's own zone resolve to their values; on the way out, a `Sensitive[...]`
-result goes into the vault, and a result or error message that would carry a revealed
-value out of the zone is stopped or cut.
+result goes into the vault, a result that carries a revealed value in any form
+`tether._forms` knows (escaped, re-cased, without separators, base64, hex, as a dict key…)
+is stopped, and an error's whole cause chain is copied with such values cut.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
+from tether import _forms
 from tether.errors import EgressBlocked, TetherError
 from tether.sensitive import (
     _LABEL,
@@ -24,7 +27,6 @@ from tether.sensitive import (
     MAIN_ZONE,
     Sensitive,
     _attempt,
-    _first_leak,
     current_zone,
     sensitive,
 )
@@ -78,14 +80,14 @@ class _Plan:
     def output(self, result: Any, here: str, attempt: list[tuple[str, str, str]]) -> Any:
         if self.seals and not isinstance(result, Sensitive):
             result = sensitive(result, label=self.step.name if _LABEL.fullmatch(self.step.name) else "value")
-        if attempt:
-            data = to_jsonable_python(result, fallback=str)
-            outside = [(t, lbl, z) for t, lbl, z in attempt if z != MAIN_ZONE]
-            hit = _first_leak(data, MAIN_ZONE, outside, handles=False) if outside else None
+        outside = [(t, lbl, z) for t, lbl, z in attempt if z != MAIN_ZONE]
+        if outside:
+            hit = _forms.find(_forms.texts(to_jsonable_python(result, fallback=str)), outside)
             if hit is not None:
+                how = "the value itself" if hit[2] else "a transformed form of the value (case, separators, hex)"
                 raise EgressBlocked(label=hit[0], zone=hit[1], destination="workflow code (its result)",
-                                    detail=f"step {self.step.name!r} returned the value itself; return "
-                                           "a handle from tether.sensitive() or a non-sensitive summary")
+                                    detail=f"step {self.step.name!r} returned {how}; return a handle from "
+                                           "tether.sensitive() or a non-sensitive summary")
         return result
 
 
@@ -140,30 +142,60 @@ def _attempt_scope() -> Iterator[list[tuple[str, str, str]]]:
         withheld = _withheld(exc, found) if found else None
         if withheld is None:
             raise
-        raise withheld from None
+        raise withheld from withheld.__cause__
     finally:
         _attempt.reset(token)
 
 
 _WITHHELD: dict[tuple[str, bool], type[TetherError]] = {}
+_MAX_CHAIN = 16
 
 
 def _withheld(exc: Exception, found: list[tuple[str, str, str]]) -> TetherError | None:
-    """The same error with sensitive values cut from its message: error messages reach the
-    Temporal server unencrypted. Keeps the class name, so retry rules by type still apply."""
-    text = str(exc)
-    hits = [(t, label) for t, label, _ in found if t in text]
-    if not hits:
+    """The error and its whole cause chain with sensitive values cut from every message, or
+    None when no link carries one.
+
+    Error messages go to workflow code (outside the zone), to logs and to the Temporal
+    server. Each link keeps its class name, so retry rules by type still apply; the copy
+    chain is linked by `__cause__` only, so the originals (and their `__context__`) stay here.
+    """
+    links = _chain(exc)
+    texts = [_error_texts(link) for link in links]
+    if _forms.find((t for group in texts for t in group), found) is None:
         return None
-    for t, label in hits:
-        text = text.replace(t, f"<{label} withheld>")
+    copies = [_copy(link, _forms.scrub(str(link), found)) for link in links]
+    for outer, inner in itertools.pairwise(copies):
+        outer.__cause__ = inner
+    return copies[0]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc`, its cause, the cause's cause… (or the context where there is no explicit cause)."""
+    out: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and len(out) < _MAX_CHAIN and all(link is not o for o in out):
+        out.append(link)
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+    return out
+
+
+def _error_texts(exc: BaseException) -> list[str]:
+    """What an error shows anywhere: its message, its args (repr-escaped in tracebacks) and,
+    for a pydantic ValidationError, every `input_value` it quotes."""
+    out = [str(exc), repr(exc.args)]
+    if isinstance(exc, ValidationError):
+        out += list(_forms.texts(to_jsonable_python([e.get("input") for e in exc.errors()], fallback=str)))
+    return out
+
+
+def _copy(exc: BaseException, text: str) -> TetherError:
     retryable = getattr(exc, "retryable", True) is not False
     name = type(exc).__name__
     cls = _WITHHELD.get((name, retryable))
     if cls is None:
         cls = _WITHHELD[(name, retryable)] = type(name, (TetherError,), {"retryable": retryable,
                                                                          "__module__": __name__})
-    return cls(text)
+    return cls(text).with_traceback(exc.__traceback__)  # frames and source lines only, no values
 
 
 def _like(wrapper: Callable[..., Any], step: Step[Any, Any], plan: _Plan) -> Callable[..., Any]:

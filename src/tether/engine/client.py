@@ -146,7 +146,7 @@ class Run:
         except RPCError as exc:
             raise _not_found(self.id, exc) from None
         hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
-        merge_pending(hist.steps, desc.raw_description.pending_activities)
+        await merge_pending(hist.steps, desc.raw_description.pending_activities, self._client.temporal.data_converter)
         await self._note_missing_zone_workers(hist.steps, desc.task_queue)
         stuck = None
         if desc.status == WorkflowExecutionStatus.RUNNING:

@@ -38,6 +38,9 @@ class Connection:
         codec: Payload codec (encryption, claim checks); default: `tether.codec.codec_from_env()`.
         telemetry: Trace and measure runs through this client and its workers (None: when
             `TETHER_TELEMETRY` says so or spans/metrics go anywhere; see `tether.observe`).
+        allow_plaintext: Connect without a payload key to a server that is not a local dev
+            server (also `TETHER_ALLOW_PLAINTEXT=1` or `tether --allow-plaintext`); without
+            it `connect` refuses, so inputs and answers never reach such a server unencrypted.
     """
 
     address: str = DEFAULT_ADDRESS
@@ -49,6 +52,7 @@ class Connection:
     api_key: str | None = None
     codec: PayloadCodec | None = field(default=None, repr=False, compare=False)
     telemetry: bool | None = field(default=None, compare=False)
+    allow_plaintext: bool = field(default=False, compare=False)
 
     @classmethod
     def from_env(cls, **overrides: str | None) -> Connection:
@@ -92,15 +96,34 @@ class Connection:
         Raises:
             ServerUnavailable: Nothing answered at the address.
         """
+        codec = self.payload_codec()
+        self._refuse_plaintext(codec)
         try:
             return await TemporalClient.connect(
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
                 runtime=core_runtime(), retry_config=_PATIENT if patient else None,
-                data_converter=data_converter(self.payload_codec()),
+                data_converter=data_converter(codec),
                 interceptors=observe.client_interceptors(self.telemetry),
             )
         except RuntimeError as exc:
             raise ServerUnavailable(self.address, _short(exc)) from None
+
+    @property
+    def local_dev(self) -> bool:
+        """True for a server on this machine (loopback address, no TLS, no API key): a dev server."""
+        host = self.address.rsplit(":", 1)[0].strip("[]").lower()
+        plain = not (self.api_key or self.tls_cert or self.tls_ca)
+        return plain and (host in ("localhost", "::1") or host.startswith("127."))
+
+    def _refuse_plaintext(self, codec: PayloadCodec) -> None:
+        if getattr(codec, "keyring", None) is not None or self.local_dev:
+            return
+        if self.allow_plaintext or os.environ.get("TETHER_ALLOW_PLAINTEXT", "").lower() in ("1", "true", "yes"):
+            return
+        raise ConfigError(f"no payload key is configured, so inputs and results would reach {self.address} "
+                          "unencrypted; set TETHER_KEY_FILE (or TETHER_KEYS) to the key file your workers "
+                          "use, or pass --allow-plaintext (TETHER_ALLOW_PLAINTEXT=1, "
+                          "Connection(allow_plaintext=True)) to send plaintext on purpose")
 
     def payload_codec(self) -> PayloadCodec:
         """The codec payloads pass through: `codec`, else the keys configured in the environment."""

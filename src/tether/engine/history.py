@@ -15,7 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import DataConverter
 
-from tether.engine.converter import decode_for_display
+from tether.engine.converter import decode_for_display, failure_text
 from tether.engine.durable import ZONE_SEPARATOR
 
 E = EventType
@@ -84,12 +84,12 @@ async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepReco
         values = await decode_for_display(conv, ev.workflow_execution_completed_event_attributes.result.payloads)
         out.result = values[0] if values else None
     elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-        f = ev.workflow_execution_failed_event_attributes.failure
+        f = await failure_text(conv, ev.workflow_execution_failed_event_attributes.failure)
         out.error, out.error_type = f.message, f.application_failure_info.type or None
     elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
         out.error = "the run timed out"
     elif t == E.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-        out.workflow_task_error = ev.workflow_task_failed_event_attributes.failure.message
+        out.workflow_task_error = (await failure_text(conv, ev.workflow_task_failed_event_attributes.failure)).message
     elif t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
         out.workflow_task_error = None
     elif t == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -108,7 +108,7 @@ async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepReco
         rec = by_event[a.scheduled_event_id]
         rec.status, rec.attempts = "running", a.attempt
         if a.HasField("last_failure"):
-            rec.last_failure = a.last_failure.message
+            rec.last_failure = (await failure_text(conv, a.last_failure)).message
     elif t == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
         a = ev.activity_task_completed_event_attributes
         rec = by_event[a.scheduled_event_id]
@@ -117,10 +117,10 @@ async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepReco
         rec.result = values[0] if values else None
     elif t == E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
         a = ev.activity_task_failed_event_attributes
-        _end(by_event[a.scheduled_event_id], "failed", when, a.failure)
+        _end(by_event[a.scheduled_event_id], "failed", when, await failure_text(conv, a.failure))
     elif t == E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
         a = ev.activity_task_timed_out_event_attributes
-        _end(by_event[a.scheduled_event_id], "timed out", when, a.failure)
+        _end(by_event[a.scheduled_event_id], "timed out", when, await failure_text(conv, a.failure))
     elif t == E.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
         a = ev.activity_task_canceled_event_attributes
         by_event[a.scheduled_event_id].status = "cancelled"
@@ -167,7 +167,7 @@ async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | 
         rec.result = values[0] if values else None
     elif t == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
         a = ev.child_workflow_execution_failed_event_attributes
-        _end(by_event[a.initiated_event_id], "failed", when, a.failure)
+        _end(by_event[a.initiated_event_id], "failed", when, await failure_text(conv, a.failure))
     elif t == E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
         await inbox.record_tasks(ev, out.steps, conv)  # human tasks opened, answered, expired
         await observe_history.record_notes(ev, out.steps, conv)  # tether.note / tether.decide
@@ -182,10 +182,11 @@ def _end(rec: StepRecord, status: str, when: datetime | None, failure: Any) -> N
     rec.error = f"{kind}: {text}" if kind else text
 
 
-def merge_pending(steps: list[StepRecord], pending: Sequence[PendingActivityInfo],
-                  now: datetime | None = None) -> None:
-    """Add live attempt counts and last failures of activities still in flight, and say when
-    an attempt's worker is gone (no heartbeat within its timeout) or a due attempt waits."""
+async def merge_pending(steps: list[StepRecord], pending: Sequence[PendingActivityInfo],
+                        converter: DataConverter, now: datetime | None = None) -> None:
+    """Add live attempt counts and last failures (decoded by `converter`) of activities still in
+    flight, and say when an attempt's worker is gone (no heartbeat within its timeout) or a due
+    attempt waits."""
     now = now or datetime.now(UTC)
     by_id = {s.id: s for s in steps if s.kind == "step"}
     for p in pending:
@@ -194,7 +195,7 @@ def merge_pending(steps: list[StepRecord], pending: Sequence[PendingActivityInfo
             continue
         rec.attempts = max(rec.attempts, p.attempt)
         if p.HasField("last_failure"):
-            rec.last_failure = p.last_failure.message
+            rec.last_failure = (await failure_text(converter, p.last_failure)).message
         if p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
             rec.status = "running"
             _check_alive(rec, p, now)
