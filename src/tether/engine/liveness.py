@@ -30,6 +30,10 @@ from temporalio.worker import (
 
 from tether.durations import parse_duration
 
+PULSE_EVERY = 2.0
+"""Seconds between an attempt's heartbeats at most: a run's cancellation reaches a step
+attempt through the reply to a heartbeat, so this bounds how long a cancelled step runs on."""
+
 MARKER = "tether.attempt"
 """Key of the marker dict that tether puts first in every heartbeat's details."""
 
@@ -111,8 +115,8 @@ class _Pulse:
         self.state["beat"] = time.time()
         self.outbound.heartbeat(dict(self.state), *self.details)
 
-    def end(self) -> None:
-        self.state["ended"] = True
+    def end(self, *, handed_back: bool = False) -> None:
+        self.state.update(ended=True, handed_back=handed_back)
         self.beat()
 
     async def run(self, every: float) -> None:
@@ -188,22 +192,24 @@ class _Inbound(ActivityInboundInterceptor):
                 type=LOST_ERROR, non_retryable=True)
         pulse = _Pulse(self._outbound, info, lost)
         _pulses[info.task_token] = pulse
-        pulse.beat()
         beating = None
-        if mode == "auto":
-            beating = asyncio.create_task(pulse.run(max(0.2, pulse.state["timeout"] / 4)))
+        if mode == "auto":  # the first beat after one interval: a short step costs no extra call
+            beating = asyncio.create_task(pulse.run(min(PULSE_EVERY, max(0.2, pulse.state["timeout"] / 4))))
         try:
             return await super().execute_activity(input)
         except Exception as exc:
+            pulse.end(handed_back=isinstance(exc, CancelledError))  # rides with the failure to the engine
             final = _final_if_spent(exc, info, lost)
             if final is exc:
                 raise
             raise final from exc.__cause__ if isinstance(exc, ApplicationError) else exc
+        except BaseException:  # cancelled: by request, or cut off at the end of a shutdown's grace
+            pulse.end(handed_back=True)
+            raise
         finally:
             if beating is not None:
                 beating.cancel()
             _pulses.pop(info.task_token, None)
-            pulse.end()
 
 
 def _final_if_spent(exc: Exception, info: activity.Info, lost: int) -> Exception:

@@ -98,6 +98,9 @@ class Worker:
                 workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
                 max_concurrent_activities=concurrency,
                 graceful_shutdown_timeout=self.grace,
+                # heartbeats reach the engine as often as steps send them (every 2 s at most):
+                # they bring cancellations back, so a cancelled run's steps stop within seconds
+                max_heartbeat_throttle_interval=timedelta(seconds=liveness.PULSE_EVERY),
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
                 interceptors=[LivenessInterceptor(),
