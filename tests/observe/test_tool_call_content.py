@@ -55,3 +55,25 @@ def test_stats_count_attempts_lost_with_their_worker() -> None:
     (fig,) = _steps([attempt("a", 2), attempt("b", 1)])
     assert (fig.calls, fig.attempts, fig.retried_calls, fig.lost_attempts) == (2, 3, 1, 1)
     assert fig.retry_rate == 0.5
+
+
+def test_trace_puts_a_note_before_the_step_scheduled_at_the_same_workflow_time() -> None:
+    from rich.console import Console
+
+    from tether.observe._store import SpanEvent, StoredSpan
+    from tether.observe._tree import TraceView, render
+
+    def span(sid: str, name: str, start: int, parent: str | None = None, events: list[SpanEvent] | None = None,
+             attributes: dict[str, object] | None = None) -> StoredSpan:
+        return StoredSpan(trace_id="t", span_id=sid, parent_id=parent, name=name, kind="internal", start_ns=start,
+                          end_ns=start + 5, status="ok", status_message=None, attributes=attributes or {},
+                          events=events or [])
+
+    note = SpanEvent(S.NOTE_EVENT, 20, {"tether.note.message": "amount checked"})
+    run = span("r", "run order", 0, events=[note])
+    first = span("a", "step check", 10, "r", attributes={S.STEP_NAME: "check"})
+    second = span("b", "step book", 20, "r", attributes={S.STEP_NAME: "book"})  # same time as the note
+    console = Console(record=True, width=200)
+    console.print(render(TraceView("order-1", [run], {"r": [first, second]})))
+    text = console.export_text()
+    assert text.index("check") < text.index("amount checked") < text.index("book"), text

@@ -78,11 +78,13 @@ def render(view: TraceView, *, content: bool = False) -> Tree:
 
 def _add(parent: Tree, span: StoredSpan, view: TraceView, content: bool) -> None:
     node = parent.add(label(span, view))
-    items: list[tuple[int, Any]] = [(k.start_ns, k) for k in view.kids(span)]
-    items += [(e.time_ns, e) for e in span.events if e.name in (S.NOTE_EVENT, S.DECISION_EVENT)]
+    # workflow code runs in steps of equal (workflow) time: a note made before scheduling the
+    # next step shares that step's start time, and comes first, as in `tether show`
+    items: list[tuple[int, int, Any]] = [(k.start_ns, 1, k) for k in view.kids(span)]
+    items += [(e.time_ns, 0, e) for e in span.events if e.name in (S.NOTE_EVENT, S.DECISION_EVENT)]
     if content:
         _content(node, span)
-    for _, item in sorted(items, key=lambda i: i[0]):
+    for _, _, item in sorted(items, key=lambda i: (i[0], i[1])):
         if isinstance(item, SpanEvent):
             node.add(event_label(item))
         else:
