@@ -191,6 +191,9 @@ async def _has_step_worker(client: Client, queue: str) -> bool:
     return any(p.last_access_time.ToSeconds() >= recent for p in resp.pollers)
 
 
+STUCK_CHECKS = 100
+"""Running runs a listing checks for being stuck (one engine call each), newest first."""
+
 _TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED,
               RPCStatusCode.CANCELLED, RPCStatusCode.INTERNAL}
 """Statuses of a server that is restarting or unreachable for a moment (retried while waiting)."""
@@ -333,9 +336,15 @@ class Client:
                 return r
             return replace(r, status="stuck", stuck=why) if why else r
 
+        checked = 0
         out: list[RunSummary] = []
         for i in range(0, len(runs), 20):
-            out += await asyncio.gather(*(check(r) for r in runs[i:i + 20]))
+            batch = runs[i:i + 20]
+            if checked >= STUCK_CHECKS:  # a page of thousands of running runs stays one call
+                out += batch
+                continue
+            checked += sum(1 for r in batch if r.status == "running")
+            out += await asyncio.gather(*(check(r) for r in batch))
         return out
 
     async def terminate(self, run_id: str, reason: str) -> None:
