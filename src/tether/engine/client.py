@@ -25,7 +25,7 @@ from tether import _registry
 from tether.engine.connection import Connection
 from tether.engine.durable import base_queue, zone_queue
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
-from tether.engine.stuck import stuck_reason
+from tether.engine.stuck import stuck_reason, why_stuck
 from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError
 from tether.workflow import Workflow
 
@@ -150,7 +150,7 @@ class Run:
         await self._note_missing_zone_workers(hist.steps, desc.task_queue)
         stuck = None
         if desc.status == WorkflowExecutionStatus.RUNNING:
-            stuck = await stuck_reason(self._client.temporal, self.id)
+            stuck = await why_stuck(self._client.temporal, self.id, desc.raw_description)
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",

@@ -14,6 +14,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, WorkflowTaskFailedCause
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
+    DescribeWorkflowExecutionResponse,
     GetWorkflowExecutionHistoryReverseRequest,
 )
 from temporalio.client import Client as TemporalClient
@@ -41,9 +42,14 @@ def explain(message: str, *, cause: int, workflow: str, queue: str) -> str:
 
 async def stuck_reason(temporal: TemporalClient, run_id: str) -> str | None:
     """Why the running run `run_id` cannot progress, or None when it can."""
-    ns = temporal.namespace
     desc = await temporal.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(namespace=ns, execution=WorkflowExecution(workflow_id=run_id)))
+        DescribeWorkflowExecutionRequest(namespace=temporal.namespace,
+                                         execution=WorkflowExecution(workflow_id=run_id)))
+    return await why_stuck(temporal, run_id, desc)
+
+
+async def why_stuck(temporal: TemporalClient, run_id: str, desc: DescribeWorkflowExecutionResponse) -> str | None:
+    """`stuck_reason` from a description already fetched (one engine call fewer)."""
     queue = desc.execution_config.task_queue.name
     workflow = desc.workflow_execution_info.type.name
     if not desc.HasField("pending_workflow_task"):
@@ -72,4 +78,4 @@ async def _last_task_failure(temporal: TemporalClient, run_id: str, queue: str, 
     return "its workflow task keeps failing"
 
 
-__all__ = ["explain", "stuck_reason"]
+__all__ = ["explain", "stuck_reason", "why_stuck"]
