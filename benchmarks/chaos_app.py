@@ -63,7 +63,7 @@ async def enrich(order: Order) -> str:
     return f"customer-of-{order.id}"
 
 
-@tether.step(retries=10)
+@tether.step(attempts=10)
 def charge_keyed(order: Order) -> str:
     _journal(order, "start")
     charge = _charge(order, "keyed", tether.idempotency_key())
@@ -71,7 +71,7 @@ def charge_keyed(order: Order) -> str:
     return charge
 
 
-@tether.step(retries=10)
+@tether.step(attempts=10)
 def charge_plain(order: Order) -> str:
     _journal(order, "start")
     charge = _charge(order, "plain", None)

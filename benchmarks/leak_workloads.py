@@ -96,7 +96,7 @@ def leak_step(way: str) -> Any:
     return WAYS[way][1](_value(way))
 
 
-@tether.step(runs_on="vault", heartbeat="1s", retries=1)
+@tether.step(runs_on="vault", heartbeat="1s", attempts=1)
 def leak_heartbeat(way: str) -> str:
     """Heartbeats once, then goes quiet: the timeout keeps the last details in the history for good."""
     tether.heartbeat(f"working on {_value(way)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tether
 
 
-@tether.step(retries=3, timeout="30s")
+@tether.step(attempts=3, timeout="30s")
 async def bench_noop(i: int) -> int:
     return i
 

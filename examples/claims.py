@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 import tether
 from tether import llm
-from tether.sensitive import Sensitive
+from tether._sensitive import Sensitive
 
 DECISION_MODEL = os.environ.get("CLAIMS_DECISION_MODEL", "mistral:mistral-small-latest")
 LOCAL_MODEL = os.environ.get("CLAIMS_LOCAL_MODEL", "local:smollm2")

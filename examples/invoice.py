@@ -73,13 +73,13 @@ class Approval(BaseModel):
     comment: str = ""
 
 
-@tether.step(retries=1)
+@tether.step(attempts=1)
 def check_tax_id(invoice: Invoice) -> str | None:
     """A VAT id is two letters of country code and 8-12 characters."""
     return None if TAX_ID.match(invoice.tax_id) else f"tax id {invoice.tax_id!r} is malformed"
 
 
-@tether.step(retries=1)
+@tether.step(attempts=1)
 def check_amounts(invoice: Invoice) -> str | None:
     """The lines add up to the net amount, and net plus tax to the total."""
     lines = sum((ln.unit_price * ln.quantity for ln in invoice.lines), Decimal(0))
@@ -91,14 +91,14 @@ def check_amounts(invoice: Invoice) -> str | None:
     return None
 
 
-@tether.step(retries=1)
+@tether.step(attempts=1)
 def check_supplier(invoice: Invoice) -> str | None:
     """Only known suppliers are paid automatically."""
     known = {"ACME GmbH", "Globex SARL", "Initech Ltd"}
     return None if invoice.supplier in known else f"unknown supplier {invoice.supplier!r}"
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"),
+@tether.step(attempts=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"),
              on_failure=tether.escalate(assignee="accounting"))  # ledger down for good: ask a person
 def book(invoice: Invoice) -> str:
     """Book the invoice in the ledger (here: a deterministic reference)."""

@@ -24,7 +24,7 @@ class Payment(BaseModel):
     service_url: str
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"))
+@tether.step(attempts=tether.RetryPolicy(max_attempts=5, initial_interval="200ms"))
 def charge(payment: Payment) -> str:
     """Charge the order once, however often this attempt is repeated; returns the charge id."""
     body = json.dumps({"order": payment.order, "amount_cents": payment.amount_cents}).encode()

@@ -4,7 +4,8 @@ Workflows are typed async Python; steps are durable, retried and routed to zones
 engine is Temporal (its dev server locally, any cluster in production).
 """
 
-from tether import llm, sensitive
+from tether import llm
+from tether._sensitive import Sensitive, sensitive
 from tether.agent import Agent, AgentCheckpoint, AgentResult
 from tether.durations import Duration, parse_duration
 from tether.engine.app import App, load_app
@@ -40,7 +41,6 @@ from tether.errors import (
 )
 from tether.human import Escalation, HumanTask, ask_human, confirm, escalate
 from tether.observe import decide, log, note
-from tether.sensitive import Sensitive
 from tether.step import RetryPolicy, Step, step
 from tether.tools import Tool, mcp, tool
 from tether.workflow import (

@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from tether import _registry
 from tether.durations import Duration, parse_duration
@@ -66,13 +66,15 @@ class StepOptions:
 
 
 class Step(Generic[P, R]):
-    """A function made durable by `@step`. Call it like the function it wraps.
+    """A function made durable by `@step`; `R` is its result (an async step's awaited result).
 
-    Inside a workflow the call is scheduled as a Temporal activity (await it); outside one
-    it runs the function directly: an async step returns a coroutine, a sync step its value.
+    Inside a workflow a call is scheduled as a Temporal activity and awaited, sync step or
+    async, so type checkers see every call as awaitable. Outside a workflow the call runs
+    the function directly: an async step returns a coroutine, a sync step its value (call
+    `step.fn(...)` where a type checker should see the plain value, e.g. in unit tests).
     """
 
-    def __init__(self, fn: Callable[P, R], *, name: str, options: StepOptions) -> None:
+    def __init__(self, fn: Callable[P, R] | Callable[P, Awaitable[R]], *, name: str, options: StepOptions) -> None:
         self.fn = fn
         self.name = name
         self.options = options
@@ -81,7 +83,7 @@ class Step(Generic[P, R]):
         self.hints = _type_hints(fn, what=f"step {name!r}")
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         from tether.workflow import in_workflow, inline_run_active
 
         if in_workflow():
@@ -90,8 +92,8 @@ class Step(Generic[P, R]):
             return schedule_step(self, args, kwargs)  # type: ignore[return-value]
         result = self.fn(*args, **kwargs)
         if not self.is_async and inline_run_active():
-            return _completed(result)  # type: ignore[return-value]
-        return result
+            return _completed(result)
+        return result  # type: ignore[return-value]  # a sync step's plain value, outside workflows
 
     def bind_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
         """Turn a call's arguments into the positional list sent to the activity."""
@@ -116,6 +118,20 @@ async def _completed(value: Any) -> Any:
     return value
 
 
+class StepDecorator(Protocol):
+    """What `@step(...)` with options returns: it makes a function a `Step`."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
+@overload
+def step(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...  # type: ignore[overload-overlap]
+
+
 @overload
 def step(fn: Callable[P, R], /) -> Step[P, R]: ...
 
@@ -126,34 +142,35 @@ def step(
     /,
     *,
     name: str | None = None,
-    retries: int | RetryPolicy = 3,
+    attempts: int | RetryPolicy = 3,
     timeout: Duration = "5m",
     heartbeat: Duration | None = None,
     non_retryable: Sequence[type[BaseException]] = (),
     runs_on: str | None = None,
     on_failure: Escalation | None = None,
-) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+) -> StepDecorator: ...
 
 
 def step(
-    fn: Callable[P, R] | None = None,
+    fn: Callable[..., Any] | None = None,
     /,
     *,
     name: str | None = None,
-    retries: int | RetryPolicy = 3,
+    attempts: int | RetryPolicy = 3,
     timeout: Duration = "5m",
     heartbeat: Duration | None = None,
     non_retryable: Sequence[type[BaseException]] = (),
     runs_on: str | None = None,
     on_failure: Escalation | None = None,
-) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
+) -> Step[Any, Any] | StepDecorator:
     """Make a function a durable step.
 
     Args:
         fn: The function (sync or async). Its parameters and return value must be
             serialisable: pydantic models, dataclasses or JSON types.
         name: The step's name in histories and traces (default: the function's name).
-        retries: Attempts in all (an int, 1 = no retry) or a `RetryPolicy`.
+        attempts: Attempts in all, the first included (an int, 1 = never retry), or a
+            `RetryPolicy` for the backoff too.
         timeout: Limit on one attempt ("30s", "5m", a `timedelta`).
         heartbeat: Left unset, every attempt heartbeats on its own and one whose worker
             died is retried within the default heartbeat timeout (10 s,
@@ -167,16 +184,16 @@ def step(
             ask a person to retry it, supply its result, or fail the run.
 
     Example:
-        >>> @step(retries=5, timeout="30s")
+        >>> @step(attempts=5, timeout="30s")
         ... def check_tax_id(tax_id: str) -> bool:
         ...     return tax_id.startswith("DE")
     """
 
-    def decorate(func: Callable[P, R]) -> Step[P, R]:
+    def decorate(func: Callable[..., Any]) -> Step[Any, Any]:
         if not callable(func):
             raise UsageError(f"@step decorates a function, got {func!r}")
         options = StepOptions(
-            retry=retries if isinstance(retries, RetryPolicy) else _attempts(retries),
+            retry=attempts if isinstance(attempts, RetryPolicy) else _attempts(attempts),
             timeout=parse_duration(timeout, what="timeout"),
             heartbeat=parse_duration(heartbeat, what="heartbeat") if heartbeat else None,
             non_retryable=_error_names(non_retryable),
@@ -191,7 +208,7 @@ def step(
 
     if fn is not None:
         return decorate(fn)
-    return decorate
+    return decorate  # type: ignore[return-value]  # the overloads of StepDecorator describe it
 
 
 def _check_on_failure(value: Any) -> Escalation | None:
@@ -204,7 +221,7 @@ def _check_on_failure(value: Any) -> Escalation | None:
 
 def _attempts(value: int) -> RetryPolicy:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"retries: expected attempts as an int or a RetryPolicy, got {value!r}")
+        raise UsageError(f"attempts: expected an int (attempts in all) or a RetryPolicy, got {value!r}")
     return RetryPolicy(max_attempts=value)
 
 

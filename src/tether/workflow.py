@@ -252,7 +252,7 @@ def heartbeat(*details: Any) -> None:
     Does nothing outside a step attempt. Details leave the step's zone (workflow code and
     `tether show` read them), so a sensitive value the step revealed is cut from them.
     """
-    from tether.sensitive import withhold
+    from tether._sensitive import withhold
 
     _engine.heartbeat(*withhold(details))
 
@@ -284,7 +284,7 @@ def attempt() -> int:
     worker (a step called directly, workflow code) it is 1.
 
     Example:
-        >>> @tether.step(retries=5)
+        >>> @tether.step(attempts=5)
         ... async def fetch(url: str) -> str:
         ...     timeout = 5 * tether.attempt()   # wait longer on each retry
         ...     return await get(url, timeout=timeout)

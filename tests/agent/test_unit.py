@@ -13,10 +13,10 @@ import pytest
 from pydantic import BaseModel, Field
 
 import tether
+from tether._sensitive import Sensitive
 from tether.llm import Message, ModelCall, ModelReply, _providers, _tooltext, _transcript
 from tether.llm._spec import parse_model
 from tether.llm._types import ToolCall, ToolSpec
-from tether.sensitive import Sensitive
 from tether.testing import ScriptedModel
 from tether.tools import StepTool, render_result
 from tether.tools._tool import InvalidArguments, parse_docstring

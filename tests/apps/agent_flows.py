@@ -49,7 +49,7 @@ async def agent_lookup(customer: str) -> dict[str, str]:
     return {"customer": customer, "plan": "gold" if customer == "ada" else "basic"}
 
 
-@tether.step(retries=FAST)
+@tether.step(attempts=FAST)
 def agent_orders(customer: str) -> list[str]:
     """List a customer's open orders (the order service is down in these tests)."""
     log("tool", name="agent_orders", customer=customer)

@@ -7,14 +7,14 @@ import tether
 QUICK = tether.RetryPolicy(max_attempts=4, initial_interval="50ms", max_interval="100ms")
 
 
-@tether.step(retries=QUICK)
+@tether.step(attempts=QUICK)
 async def flaky_async(succeed_on: int) -> int:
     if tether.attempt() < succeed_on:
         raise RuntimeError(f"attempt {tether.attempt()} fails on purpose")
     return tether.attempt()
 
 
-@tether.step(retries=QUICK)
+@tether.step(attempts=QUICK)
 def flaky_sync(succeed_on: int) -> int:
     if tether.attempt() < succeed_on:
         raise RuntimeError(f"attempt {tether.attempt()} fails on purpose")

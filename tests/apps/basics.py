@@ -32,7 +32,7 @@ async def add(a: int, b: int = 1) -> int:
     return a + b
 
 
-@tether.step(retries=1)
+@tether.step(attempts=1)
 def price(order: Order) -> float:
     return round(order.amount * 1.19, 2)
 
@@ -73,7 +73,7 @@ class Flaky(Exception):
     pass
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=5, initial_interval="100ms"))
+@tether.step(attempts=tether.RetryPolicy(max_attempts=5, initial_interval="100ms"))
 def flaky(marker: str) -> str:
     """Fails on the first two attempts, counted in a marker file."""
     path = Path(marker)
@@ -89,7 +89,7 @@ async def retrying(marker: str) -> str:
     return await flaky(marker)
 
 
-@tether.step(retries=5, non_retryable=[ValueError])
+@tether.step(attempts=5, non_retryable=[ValueError])
 def strict(value: str) -> str:
     raise ValueError(f"value {value!r} is not acceptable")
 
@@ -99,7 +99,7 @@ async def strict_flow(value: str) -> str:
     return await strict(value)
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=30, initial_interval="100ms",
+@tether.step(attempts=tether.RetryPolicy(max_attempts=30, initial_interval="100ms",
                                         max_interval="200ms"))
 def record(journal: str, i: int) -> int:
     """Appends 'step i' to a journal; fails until a gate file exists after step 4."""

@@ -53,7 +53,7 @@ async def human_pair(n: int) -> list[bool]:
                                tether.confirm("Finance OK?", assignee="finance"))
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=2, initial_interval="100ms"),
+@tether.step(attempts=tether.RetryPolicy(max_attempts=2, initial_interval="100ms"),
              on_failure=tether.escalate(assignee="ops"))
 def human_fetch_quote(supplier: str) -> Quote:
     raise ConnectionError(f"supplier {supplier} is unreachable")
@@ -64,7 +64,7 @@ async def human_escalating(supplier: str) -> Quote:
     return await human_fetch_quote(supplier)
 
 
-@tether.step(retries=1)
+@tether.step(attempts=1)
 def human_flaky_total(marker: str) -> int:
     from pathlib import Path
 

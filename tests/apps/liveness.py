@@ -62,7 +62,7 @@ def after(journal: str) -> str:
     return "after"
 
 
-@tether.step(retries=10)
+@tether.step(attempts=10)
 def crash(journal: str) -> str:
     """A poison step: it kills the worker that runs it, every time (and may retry 10 times).
 
@@ -80,7 +80,7 @@ def in_annex(journal: str) -> str:
     return "annex"
 
 
-@tether.step(retries=tether.RetryPolicy(max_attempts=3, initial_interval="100ms"))
+@tether.step(attempts=tether.RetryPolicy(max_attempts=3, initial_interval="100ms"))
 def keyed(journal: str, call: int) -> str:
     """Records its key on every attempt; the first attempt of each call fails."""
     _write(journal, f"key{call}")

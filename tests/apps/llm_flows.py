@@ -41,7 +41,7 @@ class Chatted(BaseModel):
 
 @tether.workflow
 async def llm_extract(ask: Ask) -> Extracted:
-    llm.configure(retries=FAST_RETRIES)
+    llm.configure(attempts=FAST_RETRIES)
     fields = await llm.structured(InvoiceFields, ask.prompt, model=ask.model, fallbacks=ask.fallbacks,
                                   repairs=ask.repairs, temperature=0.0, max_tokens=ask.max_tokens)
     return Extracted(fields=fields, usage=llm.usage())
@@ -49,7 +49,7 @@ async def llm_extract(ask: Ask) -> Extracted:
 
 @tether.workflow
 async def llm_chat_flow(ask: Ask) -> Chatted:
-    llm.configure(retries=FAST_RETRIES)
+    llm.configure(attempts=FAST_RETRIES)
     reply = await llm.chat(ask.prompt, model=ask.model, fallbacks=ask.fallbacks,
                            max_tokens=ask.max_tokens, temperature=0.0)
     return Chatted(text=reply.text, usage=llm.usage())
@@ -87,5 +87,5 @@ SLOW = ScriptedModel("llm-slow", _slow_reply)
 
 @tether.workflow
 async def llm_slow_chat(marker: str) -> str:
-    llm.configure(heartbeat="2s", retries=FAST_RETRIES)
+    llm.configure(heartbeat="2s", attempts=FAST_RETRIES)
     return (await llm.chat(marker, model=SLOW.model)).text

@@ -20,19 +20,19 @@ class BoundedPolicy(BaseModel):
 
 @tether.workflow
 async def read_policy(text: str) -> Policy:
-    llm.configure(retries=FAST_RETRIES)
+    llm.configure(attempts=FAST_RETRIES)
     return await llm.structured(Policy, text, model="local:smollm2", temperature=0.0, max_tokens=40)
 
 
 @tether.workflow
 async def read_bounded_policy(text: str) -> BoundedPolicy:
-    llm.configure(retries=FAST_RETRIES)
+    llm.configure(attempts=FAST_RETRIES)
     return await llm.structured(BoundedPolicy, text, model="local:smollm2", temperature=0.0, max_tokens=40)
 
 
 @tether.workflow
 async def tell_story(max_tokens: int) -> str:
-    llm.configure(retries=FAST_RETRIES)
+    llm.configure(attempts=FAST_RETRIES)
     reply = await llm.chat("Write a long story about a lighthouse keeper who finds a message in a bottle.",
                            model="local:smollm2", temperature=0.0, max_tokens=max_tokens)
     return reply.text

@@ -9,8 +9,8 @@ from temporalio import activity
 
 import tether
 from tether import llm, observe
+from tether._sensitive import Sensitive, check_egress, declare_destination
 from tether.errors import EgressBlocked, ModelError
-from tether.sensitive import Sensitive, check_egress, declare_destination
 from tether.testing import ScriptedModel
 
 FAST = tether.RetryPolicy(max_attempts=3, initial_interval="50ms", max_interval="100ms")
@@ -46,7 +46,7 @@ llm.set_price(UP.model, input=1000.0, output=2000.0)  # USD per million tokens: 
 # ---- steps -------------------------------------------------------------------------------
 
 
-@tether.step(retries=FAST)
+@tether.step(attempts=FAST)
 def obs_flaky(n: int) -> int:
     """Fails on its first two attempts."""
     attempt = activity.info().attempt
@@ -78,7 +78,7 @@ def obs_noop(i: int) -> int:
 @tether.workflow
 async def obs_explained(text: str) -> Report:
     """A retried step, a structured call needing one repair, a fallback, a tool call and a decision."""
-    llm.configure(retries=FAST)
+    llm.configure(attempts=FAST)
     doubled = await obs_flaky(21)
     fields = await llm.structured(Fields, text, model=REPAIR.model)
     summary = await llm.chat(f"summarise {fields.supplier}", model=DOWN.model, fallbacks=[UP.model])
@@ -125,7 +125,7 @@ def obs_fetch_secret(customer: str) -> Sensitive[str]:
     return SECRET
 
 
-@tether.step(runs_on="obsvault", retries=FAST)
+@tether.step(runs_on="obsvault", attempts=FAST)
 async def obs_vault_check(ssn: str) -> str:
     tether.log.info("checking %s for the customer", ssn)
     tether.note("checked the value in the vault", value=ssn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 import tether
-from tether.sensitive import Sensitive
+from tether._sensitive import Sensitive
 
 PEOPLE = {
     "c1": ("Ann Example", "123-45-6789", "Patient reports chronic migraine with aura since 2019."),
@@ -93,12 +93,12 @@ async def sov_reveal_in_workflow(customer_id: str) -> str:
 @tether.workflow
 async def sov_prompt_with_handle(customer_id: str) -> str:
     customer = await sov_lookup(customer_id)
-    tether.sensitive.check_egress([{"role": "user", "content": f"Assess {customer.name}, ssn {customer.ssn}"}],
+    tether._sensitive.check_egress([{"role": "user", "content": f"Assess {customer.name}, ssn {customer.ssn}"}],
                                   destination="openai:gpt-4.1-mini")
     return "sent"
 
 
-@tether.step(runs_on="vault", retries=2, non_retryable=[KeyError])
+@tether.step(runs_on="vault", attempts=2, non_retryable=[KeyError])
 def sov_complain(customer: Customer) -> str:
     raise ValueError(f"ssn {customer.ssn.reveal()} failed the checksum")
 

@@ -52,7 +52,7 @@ TRIAGE = ScriptedModel("studio-triage", lambda call: '{"category": "water damage
 llm.set_price(TRIAGE.model, input=30.0, output=60.0)
 
 
-@tether.step(retries=FAST)
+@tether.step(attempts=FAST)
 def studio_policy_lookup(customer: str) -> str:
     """Fails once per process for customers named 'Flaky', to show a retried step."""
     if customer.startswith("Flaky") and customer not in _seen:

@@ -9,9 +9,9 @@ from pydantic import TypeAdapter
 
 import tether
 from tests.apps.human_flows import Approval, Quote
+from tether._sensitive import Sensitive
 from tether.cli import tasks as cli_tasks
 from tether.human import _json, escalation_schema, split_task_id, validate_answer
-from tether.sensitive import Sensitive
 
 
 def test_task_ids_carry_their_run() -> None:

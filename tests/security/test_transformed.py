@@ -15,9 +15,9 @@ import pytest
 import tether
 from tests.apps import sec_leaks as app
 from tests.security._leak_support import connect, raw_history, vault_file
+from tether._sensitive import mask
 from tether.engine.devserver import DevServer
 from tether.errors import UsageError
-from tether.sensitive import mask
 from tether.testing import unique_queue
 
 __all__ = ["vault_file"]  # fixtures

@@ -14,9 +14,9 @@ import pytest
 import tether
 from tests.apps import sec_leaks as app
 from tests.security._leak_support import connect, vault_file
+from tether._sensitive import Sensitive, check_egress
 from tether.engine.devserver import DevServer
 from tether.errors import EgressBlocked
-from tether.sensitive import Sensitive, check_egress
 from tether.testing import ChatServer, chat_reply, unique_queue
 
 __all__ = ["vault_file"]  # fixtures

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-import tether.sensitive
+import tether._sensitive
+from tether._sensitive import Sensitive, check_egress, declare_destination, mask
 from tether.errors import EgressBlocked, UsageError
-from tether.sensitive import Sensitive, check_egress, declare_destination, mask
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +64,7 @@ def test_local_model_inside_the_zone_may_receive_it() -> None:
 
 
 def test_declared_destination_belongs_to_its_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tether.sensitive, "_declared", [])
+    monkeypatch.setattr(tether._sensitive, "_declared", [])
     declare_destination("openai-compatible:llama@http://10.0.0.5", zone="vault")
     check_egress(_vault_handle(), destination="openai-compatible:llama@http://10.0.0.5/v1")
     monkeypatch.setenv("TETHER_ZONE_DESTINATIONS", "vault=mcp:records")
@@ -95,6 +95,6 @@ def test_bad_label_is_a_usage_error() -> None:
 
 def test_redact_cuts_seen_values_from_telemetry_text() -> None:
     tether.sensitive("Jane Q. Roe-Example", label="name")
-    out = tether.sensitive.redact({"prompt": ["Patient Jane Q. Roe-Example, born 1970", 3]})
+    out = tether._sensitive.redact({"prompt": ["Patient Jane Q. Roe-Example, born 1970", 3]})
     assert out == {"prompt": ["Patient <name withheld>, born 1970", 3]}
-    assert tether.sensitive.redact("nothing here") == "nothing here"
+    assert tether._sensitive.redact("nothing here") == "nothing here"

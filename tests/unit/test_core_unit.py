@@ -43,7 +43,7 @@ def test_step_options_are_validated_at_decoration() -> None:
     with pytest.raises(tether.UsageError, match="timeout"):
         tether.step(timeout="soon")(lambda: None)
     with pytest.raises(tether.UsageError, match="max_attempts"):
-        tether.step(retries=0)(lambda: None)
+        tether.step(attempts=0)(lambda: None)
     with pytest.raises(tether.UsageError, match="zone name"):
         tether.step(runs_on="Vault Zone")(lambda: None)
     with pytest.raises(tether.UsageError, match="exception classes"):

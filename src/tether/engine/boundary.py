@@ -20,8 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from tether import _forms
-from tether.errors import EgressBlocked, TetherError
-from tether.sensitive import (
+from tether._sensitive import (
     _LABEL,
     KIND,
     MAIN_ZONE,
@@ -30,6 +29,7 @@ from tether.sensitive import (
     current_zone,
     sensitive,
 )
+from tether.errors import EgressBlocked, TetherError
 
 if TYPE_CHECKING:
     from tether.step import Step

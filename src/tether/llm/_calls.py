@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
+from tether._sensitive import check_egress
 from tether.durations import Duration, parse_duration
 from tether.errors import (
     ConfigError,
@@ -28,7 +29,6 @@ from tether.llm._spec import parse_model
 from tether.llm._step import call_model
 from tether.llm._substitute import substituted
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, RunUsage
-from tether.sensitive import check_egress
 from tether.step import RetryPolicy, StepOptions
 from tether.workflow import in_workflow
 
@@ -48,7 +48,7 @@ class _Settings:
     model: str | None = None
     timeout: timedelta | None = None
     heartbeat: timedelta | None = None
-    retries: RetryPolicy | None = None
+    attempts: RetryPolicy | None = None
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _state() -> _RunState:
 
 
 def configure(model: str | None = None, *, timeout: Duration | None = None,
-              heartbeat: Duration | None = None, retries: int | RetryPolicy | None = None) -> None:
+              heartbeat: Duration | None = None, attempts: int | RetryPolicy | None = None) -> None:
     """Set the default model and step settings for model calls.
 
     Called inside a workflow, it applies to the rest of that run; called anywhere else
@@ -84,7 +84,7 @@ def configure(model: str | None = None, *, timeout: Duration | None = None,
         timeout: Limit on one attempt of a model call (default "5m").
         heartbeat: A call whose worker stops heartbeating for this long is retried
             elsewhere (default "30s"; at least "1s").
-        retries: Attempts per call for provider faults (429, 5xx, timeouts), an int or a
+        attempts: Attempts in all per call for provider faults (429, 5xx, timeouts), an int or a
             `RetryPolicy` (default 5 attempts, backoff from 1s, honouring `Retry-After`).
 
     Example:
@@ -100,11 +100,11 @@ def configure(model: str | None = None, *, timeout: Duration | None = None,
         s.heartbeat = _positive(heartbeat, "heartbeat")
         if s.heartbeat < timedelta(seconds=1):
             raise UsageError("heartbeat: use at least '1s' (model calls heartbeat four times per heartbeat timeout)")
-    if retries is not None:
-        if isinstance(retries, bool) or not isinstance(retries, int | RetryPolicy):
-            raise UsageError(f"retries: expected an int or a RetryPolicy, got {retries!r}")
-        s.retries = retries if isinstance(retries, RetryPolicy) else replace(
-            call_model.options.retry, max_attempts=retries)
+    if attempts is not None:
+        if isinstance(attempts, bool) or not isinstance(attempts, int | RetryPolicy):
+            raise UsageError(f"attempts: expected an int or a RetryPolicy, got {attempts!r}")
+        s.attempts = attempts if isinstance(attempts, RetryPolicy) else replace(
+            call_model.options.retry, max_attempts=attempts)
 
 
 def _positive(value: Duration, what: str) -> timedelta:
@@ -128,7 +128,7 @@ def usage() -> RunUsage:
 def _options() -> StepOptions:
     s, base = _state().settings, call_model.options
     return replace(base, timeout=s.timeout or base.timeout, heartbeat=s.heartbeat or base.heartbeat,
-                   retry=s.retries or base.retry)
+                   retry=s.attempts or base.retry)
 
 
 async def ask(call: ModelCall) -> ModelReply:
@@ -150,7 +150,7 @@ async def ask(call: ModelCall) -> ModelReply:
         except StepFailed as failed:
             raise _reraise(failed, call.model) from None
     else:
-        reply = await call_model.fn(call)
+        reply = await call_model(call)
     _state().usage.add(reply)
     return reply
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 
+from tether._sensitive import check_egress
 from tether.llm import _local, _providers, _tooltext
 from tether.llm._prices import cost_of
 from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
 from tether.llm._types import ModelCall, ModelReply
 from tether.observe._models import traced_model_call
-from tether.sensitive import check_egress
 from tether.step import RetryPolicy, step
 
 STEP_NAME = "tether.llm"
@@ -23,7 +23,7 @@ STEP_NAME = "tether.llm"
 DEFAULT_RETRY = RetryPolicy(max_attempts=5, initial_interval="1s", max_interval="1m", backoff=2.0)
 
 
-@step(name=STEP_NAME, retries=DEFAULT_RETRY, timeout="5m")  # heartbeats on its own while the model works
+@step(name=STEP_NAME, attempts=DEFAULT_RETRY, timeout="5m")  # heartbeats on its own while the model works
 async def call_model(call: ModelCall) -> ModelReply:
     """Ask the model named in `call` once and return its reply, tokens and cost.
 

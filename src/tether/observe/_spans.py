@@ -73,14 +73,14 @@ def provider_name(provider: str) -> str:
 
 
 def safe_text(text: str, limit: int = MAX_TEXT) -> str:
-    """`text` with every sensitive value this process has seen withheld (`tether.sensitive.redact`),
+    """`text` with every sensitive value this process has seen withheld (`tether._sensitive.redact`),
     cut to `limit` characters.
 
     Example:
         >>> safe_text("SSN is 123-45-6789")   # after a step here stored or revealed it as "ssn"
         'SSN is <ssn withheld>'
     """
-    from tether.sensitive import redact
+    from tether._sensitive import redact
 
     text = redact(text)
     if len(text) > limit:

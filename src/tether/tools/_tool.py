@@ -187,7 +187,7 @@ def render_result(value: Any) -> str:
 
 
 def _previews(data: Any) -> Any:
-    from tether.sensitive import KIND
+    from tether._sensitive import KIND
 
     if isinstance(data, dict):
         if data.get("kind") == KIND:

@@ -86,13 +86,13 @@ class MCPResult(BaseModel):
 _ANY_ZONE = {"any_zone": True}
 
 
-@step(name=LIST_STEP, retries=RetryPolicy(max_attempts=3, initial_interval="1s"), timeout="2m")
+@step(name=LIST_STEP, attempts=RetryPolicy(max_attempts=3, initial_interval="1s"), timeout="2m")
 async def list_mcp_tools(server: MCPServer) -> list[MCPToolInfo]:
     """List an MCP server's tools (cached per worker process)."""
     return await _sessions.list_tools(server)
 
 
-@step(name=CALL_STEP, retries=RetryPolicy(max_attempts=3, initial_interval="1s"), timeout="5m")
+@step(name=CALL_STEP, attempts=RetryPolicy(max_attempts=3, initial_interval="1s"), timeout="5m")
 async def call_mcp_tool(call: MCPCall) -> MCPResult:
     """Call one tool of an MCP server; a tool-level error is a result, not a failure."""
     await _sessions.list_tools(call.server)  # cached: the schemas the arguments are checked against
@@ -111,7 +111,7 @@ class MCPToolset:
 
     def __init__(self, server: MCPServer, *, zone: str | None, allow: Sequence[str] | None, prefix: str,
                  needs_approval: bool | Sequence[str], approver: str | None,
-                 approval_timeout: Duration | None, timeout: Duration, retries: int | RetryPolicy) -> None:
+                 approval_timeout: Duration | None, timeout: Duration, attempts: int | RetryPolicy) -> None:
         self.server = server
         self.zone = check_zone(zone) if zone else None
         self.allow = list(allow) if allow is not None else None
@@ -119,7 +119,7 @@ class MCPToolset:
         self.needs_approval = needs_approval if isinstance(needs_approval, bool) else list(needs_approval)
         self.approver = approver
         self.approval_timeout = approval_timeout
-        policy = retries if isinstance(retries, RetryPolicy) else RetryPolicy(max_attempts=retries)
+        policy = attempts if isinstance(attempts, RetryPolicy) else RetryPolicy(max_attempts=attempts)
         self._call_options = replace(call_mcp_tool.options, runs_on=self.zone, retry=policy,
                                      timeout=parse_duration(timeout, what="timeout"))
         self._list_options = replace(list_mcp_tools.options, runs_on=self.zone)
@@ -196,7 +196,7 @@ def stdio(command: str | Sequence[str], *, zone: str | None = None, env: Sequenc
           cwd: str | None = None, allow: Sequence[str] | None = None, prefix: str = "",
           needs_approval: bool | Sequence[str] = False, approver: str | None = None,
           approval_timeout: Duration | None = None, timeout: Duration = "5m",
-          retries: int | RetryPolicy = 3, startup_timeout: Duration = "30s") -> MCPToolset:
+          attempts: int | RetryPolicy = 3, startup_timeout: Duration = "30s") -> MCPToolset:
     """An MCP server the worker starts as a process and talks to over stdin/stdout.
 
     Args:
@@ -212,7 +212,7 @@ def stdio(command: str | Sequence[str], *, zone: str | None = None, env: Sequenc
         approver: Who approves (shown in `tether tasks`).
         approval_timeout: How long to wait for an approval; no answer refuses the call.
         timeout: Limit on one tool call attempt.
-        retries: Attempts per tool call when the server fails (crashes, times out).
+        attempts: Attempts in all per tool call when the server fails (crashes, times out).
         startup_timeout: How long the server may take to answer its first request.
 
     Example:
@@ -224,20 +224,20 @@ def stdio(command: str | Sequence[str], *, zone: str | None = None, env: Sequenc
     server = MCPServer(transport="stdio", command=parts, env=_names(env, "env"), cwd=cwd,
                        startup_timeout=_seconds(startup_timeout))
     return MCPToolset(server, zone=zone, allow=allow, prefix=prefix, needs_approval=needs_approval,
-                      approver=approver, approval_timeout=approval_timeout, timeout=timeout, retries=retries)
+                      approver=approver, approval_timeout=approval_timeout, timeout=timeout, attempts=attempts)
 
 
 def http(url: str, *, headers_from_env: Mapping[str, str] | None = None, zone: str | None = None,
          allow: Sequence[str] | None = None, prefix: str = "", needs_approval: bool | Sequence[str] = False,
          approver: str | None = None, approval_timeout: Duration | None = None, timeout: Duration = "5m",
-         retries: int | RetryPolicy = 3, startup_timeout: Duration = "30s") -> MCPToolset:
+         attempts: int | RetryPolicy = 3, startup_timeout: Duration = "30s") -> MCPToolset:
     """An MCP server reached over streamable HTTP.
 
     Args:
         url: The endpoint, e.g. "http://127.0.0.1:8000/mcp".
         headers_from_env: HTTP headers whose values come from the worker's environment, e.g.
             {"Authorization": "CRM_MCP_AUTH"}; only the variable's name is stored in the run.
-        zone, allow, prefix, needs_approval, approver, approval_timeout, timeout, retries,
+        zone, allow, prefix, needs_approval, approver, approval_timeout, timeout, attempts,
             startup_timeout: As for `stdio`.
 
     Example:
@@ -251,7 +251,7 @@ def http(url: str, *, headers_from_env: Mapping[str, str] | None = None, zone: s
         _names([var], f"headers_from_env[{header!r}]")
     server = MCPServer(transport="http", url=url, headers_from_env=headers, startup_timeout=_seconds(startup_timeout))
     return MCPToolset(server, zone=zone, allow=allow, prefix=prefix, needs_approval=needs_approval,
-                      approver=approver, approval_timeout=approval_timeout, timeout=timeout, retries=retries)
+                      approver=approver, approval_timeout=approval_timeout, timeout=timeout, attempts=attempts)
 
 
 def _names(names: Sequence[str], what: str) -> list[str]:

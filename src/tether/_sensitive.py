@@ -13,9 +13,7 @@ import logging
 import os
 import re
 import secrets
-import sys
 import threading
-import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Generic, Literal, TypeVar
@@ -402,17 +400,6 @@ def _redact(data: Any, seen: list[tuple[str, str, str]]) -> Any:
         return type(data)(_redact(v, seen) for v in data)
     return data
 
-
-class _CallableModule(types.ModuleType):
-    """Lets `tether.sensitive(value, label=...)` call `sensitive` while `tether.sensitive.X`
-    stays this module (so `tether.sensitive.check_egress` works too)."""
-
-    def __call__(self, value: Any, /, *, label: str = "value",
-                 preview: str | bool | Callable[[Any], str] | None = None) -> Sensitive[Any]:
-        return sensitive(value, label=label, preview=preview)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
     "LOCAL_ZONE",
