@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.harness import alternate, tether_round
-from tether.codec import CodecChain, FileStore, Keyring, build_codec, new_key
+from tether.engine.codec import CodecChain, FileStore, Keyring, build_codec, new_key
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 

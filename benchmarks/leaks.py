@@ -33,7 +33,7 @@ from pathlib import Path
 import tether
 from benchmarks import leak_workloads as w
 from tether import _forms, observe
-from tether.codec import FileStore, build_codec
+from tether.engine.codec import FileStore, build_codec
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.observe._logging import JsonFormatter, RunContextFilter

@@ -24,7 +24,7 @@ import httpx
 
 import tether
 from tether import observe
-from tether.codec import Keyring, build_codec, new_key
+from tether.engine.codec import Keyring, build_codec, new_key
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.studio import create_studio

@@ -8,6 +8,7 @@ if [ "${1:-}" = "--fast" ]; then FAST=1; shift; fi
 ensure_venv local,dev
 .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/python -m mypy
+.venv/bin/lint-imports --no-cache   # the layers, no long import cycles, temporalio only in the engine
 if [ "$FAST" = 1 ]; then
   TETHER_FAST_LANE=1 exec .venv/bin/python -m pytest -m "not server and not local_model and not browser and not slow" "$@"
 fi

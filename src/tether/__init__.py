@@ -6,6 +6,7 @@ engine is Temporal (its dev server locally, any cluster in production).
 
 from tether import llm
 from tether._sensitive import Sensitive, sensitive
+from tether._version import __version__
 from tether.agent import Agent, AgentCheckpoint, AgentResult
 from tether.durations import Duration, parse_duration
 from tether.engine.app import App, load_app
@@ -59,8 +60,6 @@ from tether.workflow import (
     wait_for,
     workflow,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Agent",

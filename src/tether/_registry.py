@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tether import _runtime
 from tether.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,14 +18,28 @@ zones: set[str] = set()
 """Zones named by something other than a step's `runs_on` (e.g. an MCP server's zone)."""
 
 
+_definer: Callable[[Workflow[..., Any]], Any] | None = None
+
+
+def use_definer(definer: Callable[[Workflow[..., Any]], Any]) -> None:
+    """Let the engine generate each workflow's definition as it is decorated (`tether.engine`)."""
+    global _definer
+    _definer = definer
+
+
+def define(wf: Workflow[..., Any]) -> Any:
+    """The engine's definition of `wf` (its Temporal workflow class), or None without an engine.
+
+    Made when the workflow is decorated, also inside the engine's sandbox: the sandbox
+    re-imports the workflow's module for every run and finds the definition there by name.
+    """
+    return _definer(wf) if _definer is not None else None
+
+
 def _in_sandbox() -> bool:
     # Temporal re-imports workflow modules inside its sandbox for every run; those
     # re-imports must not replace the real registrations made at import time.
-    try:
-        from temporalio import workflow
-    except ImportError:  # pragma: no cover - temporalio is a core dependency
-        return False
-    return workflow.unsafe.in_sandbox()
+    return _runtime.engine().in_sandbox()
 
 
 def register_step(step: Step[..., Any]) -> None:

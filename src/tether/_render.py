@@ -13,7 +13,7 @@ from rich.table import Table
 from tether._labels import step_label
 from tether.durations import format_duration
 from tether.engine.client import RunDetail, RunSummary
-from tether.engine.history import StepRecord
+from tether.engine.records import StepRecord
 from tether.llm import _report as llm_report
 
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "retrying": "yellow",

@@ -21,7 +21,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from tether import _forms
+from tether import _forms, _runtime
 from tether.errors import EgressBlocked, SensitiveValueMissing, UsageError
 from tether.vault import current_vault
 
@@ -168,14 +168,7 @@ def _preview(value: Any, preview: str | bool | Callable[[Any], str] | None, labe
 def current_zone() -> str | None:
     """The zone of the running code: a step's zone, `MAIN_ZONE` for steps without one,
     `LOCAL_ZONE` outside any worker, None in workflow code."""
-    from tether.engine import durable
-
-    if durable.in_workflow():
-        return None
-    queue = durable.current_queue()
-    if queue is None:
-        return LOCAL_ZONE
-    return queue.split(durable.ZONE_SEPARATOR, 1)[1] if durable.ZONE_SEPARATOR in queue else MAIN_ZONE
+    return _runtime.current().zone()
 
 
 # ---- values seen in this process -------------------------------------------------------

@@ -18,7 +18,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from tether.errors import MaxTurnsExceeded, ModelError, ModelOutputInvalid, StepFailed, UsageError
-from tether.llm._calls import _all_failed, _output, ask, default_model, error_lines, json_text
+from tether.llm._calls import _all_failed, _output, ask, default_model, error_lines
+from tether.llm._json import json_text
 from tether.llm._spec import parse_model
 from tether.llm._transcript import reply_message
 from tether.llm._types import Message, ModelCall, ModelReply, RunUsage, ToolCall

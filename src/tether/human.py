@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, ove
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from tether import _runtime
 from tether.durations import Duration, parse_duration
 from tether.errors import HumanTaskExpired, StepFailed, TetherError, UsageError
 
@@ -186,20 +187,14 @@ async def confirm(question: str, *, timeout: Duration | None = None, assignee: s
 
 async def _ask(question: str, *, kind: TaskKind, schema: Any, timeout: Duration | None,
                assignee: str | None, context: Any, on_timeout: Any, step: str | None = None) -> Any:
-    from tether.engine import durable
-    from tether.engine import tasks as board
-
-    if not durable.in_workflow():
-        name = {"confirm": "confirm", "escalation": "escalate"}.get(kind, "ask_human")
-        raise UsageError(f"{name}() only works inside a running workflow "
-                         "(start it with `tether run` or Client.start)")
+    board = _runtime.current().tasks({"confirm": "confirm", "escalation": "escalate"}.get(kind, "ask_human"))
     if not isinstance(question, str) or not question.strip():
         raise UsageError("ask_human needs a question: a non-empty string")
     adapter = _adapter(schema)
     seconds = parse_duration(timeout, what="timeout").total_seconds() if timeout is not None else None
     if seconds is not None and seconds <= 0:
         raise UsageError("timeout must be positive, e.g. timeout='2d'")
-    task = board.open_task(question=question, kind=kind, adapter=adapter, assignee=assignee,
+    task = board.open(question=question, kind=kind, adapter=adapter, assignee=assignee,
                            context=_json(context), seconds=seconds, step=step,
                            default_on_timeout=on_timeout is not NO_DEFAULT)
     try:
@@ -303,10 +298,8 @@ class Escalation:
     async def handle(self, step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any],
                      error: TetherError) -> Any:
         """Called by the engine when `step` failed for good inside a workflow."""
-        from tether.engine import durable
-
         async def retry() -> Any:
-            return await durable.execute_step(step, args, kwargs, attempts=1)
+            return await _runtime.current().execute_step(step, args, kwargs, attempts=1)
 
         return await self.run(error, step=step.name, inputs=_step_inputs(step, args, kwargs),
                               result_type=step.return_type, retry=retry)

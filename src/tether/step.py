@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from tether import _registry
+from tether import _registry, _runtime
 from tether.durations import Duration, parse_duration
-from tether.errors import UsageError
+from tether.errors import StepFailed, UsageError
 
 if TYPE_CHECKING:
     from tether.human import Escalation
@@ -84,16 +84,20 @@ class Step(Generic[P, R]):
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
-        from tether.workflow import in_workflow, inline_run_active
+        rt = _runtime.current()
+        if rt.in_run():
+            return self._scheduled(rt, args, kwargs)
+        return self.fn(*args, **kwargs)  # type: ignore[return-value]  # a sync step's plain value, outside runs
 
-        if in_workflow():
-            from tether.engine.durable import schedule_step
-
-            return schedule_step(self, args, kwargs)  # type: ignore[return-value]
-        result = self.fn(*args, **kwargs)
-        if not self.is_async and inline_run_active():
-            return _completed(result)
-        return result  # type: ignore[return-value]  # a sync step's plain value, outside workflows
+    async def _scheduled(self, rt: _runtime.Runtime, args: Sequence[Any], kwargs: dict[str, Any]) -> R:
+        """Run the call through the runtime; a final failure goes to the step's `on_failure`."""
+        try:
+            result: R = await rt.execute_step(self, args, kwargs)
+        except StepFailed as failed:
+            if self.options.on_failure is None:
+                raise
+            return await self.options.on_failure.handle(self, args, kwargs, failed)  # type: ignore[no-any-return]
+        return result
 
     def bind_args(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
         """Turn a call's arguments into the positional list sent to the activity."""
@@ -112,10 +116,6 @@ class Step(Generic[P, R]):
     def __repr__(self) -> str:
         zone = f" runs_on={self.options.runs_on!r}" if self.options.runs_on else ""
         return f"<tether step {self.name!r}{zone}>"
-
-
-async def _completed(value: Any) -> Any:
-    return value
 
 
 class StepDecorator(Protocol):

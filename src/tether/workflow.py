@@ -8,36 +8,26 @@ a workflow (in plain scripts and unit tests) with the ordinary meaning.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import typing
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 
-from tether import _registry
+from tether import _registry, _runtime
 from tether.durations import Duration, parse_duration
-from tether.engine import durable as _engine
 from tether.errors import InvalidInput, UsageError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
-_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("tether_inline_run", default=False)
-
-
 def in_workflow() -> bool:
     """True when running as workflow code on a Temporal worker."""
-    return _engine.in_workflow()
-
-
-def inline_run_active() -> bool:
-    """True while a workflow function runs directly, outside Temporal (tests, scripts)."""
-    return _INLINE.get()
+    return _runtime.current().in_workflow()
 
 
 class Workflow(Generic[P, R]):
@@ -66,21 +56,22 @@ class Workflow(Generic[P, R]):
         self.input_name = params[0].name if params else None
         self.input_type: Any = self.hints.get(params[0].name, Any) if params else None
         self.return_type: Any = self.hints.get("return")
-        self.defn = _engine.workflow_class(self)
+        self.defn: Any = _registry.define(self)  # the engine's definition (a Temporal workflow class)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
-        if in_workflow():
-            return _engine.run_child(self, list(args) + list(kwargs.values()))
-        return self._run_inline(*args, **kwargs)
+        rt = _runtime.current()
+        if rt.in_run():
+            return rt.run_child(self, list(args) + list(kwargs.values()))
+        return self._run_locally(*args, **kwargs)
 
-    async def _run_inline(self, *args: Any, **kwargs: Any) -> R:
-        token = _INLINE.set(True)
+    async def _run_locally(self, *args: Any, **kwargs: Any) -> R:
+        token = _runtime.enter_local_run()
         try:
             return await self.fn(*args, **kwargs)  # type: ignore[arg-type]
         finally:
-            _INLINE.reset(token)
+            _runtime.leave_local_run(token)
 
     def validate_input(self, value: Any) -> list[Any]:
         """Validate a raw input (e.g. parsed JSON) and return the workflow's argument list.
@@ -177,21 +168,17 @@ def workflow(
 
 async def sleep(duration: Duration) -> None:
     """Sleep durably: a workflow sleeping for days survives restarts (a Temporal timer)."""
-    seconds = parse_duration(duration, what="sleep").total_seconds()
-    if in_workflow():
-        await _engine.sleep(seconds)
-    else:
-        await asyncio.sleep(seconds)
+    await _runtime.current().sleep(parse_duration(duration, what="sleep").total_seconds())
 
 
 def now() -> datetime:
     """The current time (UTC); inside a workflow, the deterministic workflow time."""
-    return _engine.now() if in_workflow() else datetime.now(UTC)
+    return _runtime.current().now()
 
 
 def uuid4() -> _uuid.UUID:
     """A random UUID that stays the same when the workflow is replayed."""
-    return _engine.uuid4() if in_workflow() else _uuid.uuid4()
+    return _runtime.current().uuid4()
 
 
 async def gather(*aws: Awaitable[T]) -> list[T]:
@@ -210,15 +197,7 @@ async def gather(*aws: Awaitable[T]) -> list[T]:
 async def wait_for(condition: Callable[[], bool], *, timeout: Duration | None = None) -> bool:
     """Wait until `condition()` is true; return False if `timeout` passes first."""
     seconds = parse_duration(timeout, what="timeout").total_seconds() if timeout else None
-    if in_workflow():
-        return await _engine.wait_condition(condition, seconds)
-    loop = asyncio.get_running_loop()
-    deadline = None if seconds is None else loop.time() + seconds
-    while not condition():
-        if deadline is not None and loop.time() >= deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
+    return await _runtime.current().wait(condition, seconds)
 
 
 def patched(patch_id: str) -> bool:
@@ -233,7 +212,7 @@ def patched(patch_id: str) -> bool:
         ... else:
         ...     await check_vat(invoice)
     """
-    return _engine.patched(patch_id) if in_workflow() else True
+    return _runtime.current().patched(patch_id)
 
 
 def continue_as_new(*args: Any) -> typing.NoReturn:
@@ -241,9 +220,7 @@ def continue_as_new(*args: Any) -> typing.NoReturn:
 
     Use it in long-lived loops so the history stays small. Only valid inside a workflow.
     """
-    if not in_workflow():
-        raise UsageError("continue_as_new() only works inside a running workflow")
-    _engine.continue_as_new(list(args))
+    _runtime.current().continue_as_new(list(args))
 
 
 def heartbeat(*details: Any) -> None:
@@ -254,7 +231,7 @@ def heartbeat(*details: Any) -> None:
     """
     from tether._sensitive import withhold
 
-    _engine.heartbeat(*withhold(details))
+    _runtime.current().heartbeat(*withhold(details))
 
 
 def idempotency_key(scope: str = "") -> str:
@@ -274,7 +251,7 @@ def idempotency_key(scope: str = "") -> str:
         ... def charge(order: Order) -> str:
         ...     return payments.charge(order.total, idempotency_key=tether.idempotency_key())
     """
-    return _engine.idempotency_key(scope)
+    return _runtime.current().idempotency_key(scope)
 
 
 def attempt() -> int:
@@ -289,9 +266,10 @@ def attempt() -> int:
         ...     timeout = 5 * tether.attempt()   # wait longer on each retry
         ...     return await get(url, timeout=timeout)
     """
-    return _engine.current_attempt()
+    attempt = _runtime.current().attempt()
+    return attempt.attempt if attempt is not None else 1
 
 
 def run_id() -> str | None:
     """The workflow id of the current run (inside a workflow or step), else None."""
-    return _engine.current_run_id()
+    return _runtime.current().run_id()

@@ -91,7 +91,7 @@ async def test_local_model_only_makes_well_formed_calls(example: tether.App, tet
         for call in reply.tool_calls:
             jsonschema.validate(call.arguments, specs[call.name])
         if not reply.tool_calls and handled.by == "agent":
-            example.module.SupportReply.model_validate_json(llm._calls.json_text(reply.text))
+            example.module.SupportReply.model_validate_json(llm._json.json_text(reply.text))
 
 
 async def _tools(example: tether.App) -> list[tether.tools.Tool]:

@@ -178,8 +178,8 @@ async def test_show_says_a_zone_step_waits_within_seconds_after_its_worker_died(
     annex = _worker(tether_client, queues=["annex"])
     try:
         async with tether.Worker(tether_client, workflows=[liveness.annexed], steps=[]):
+            from tether._runtime import zone_queue
             from tether.engine.client import _has_step_worker
-            from tether.engine.durable import zone_queue
 
             queue = zone_queue(tether_client.connection.task_queue, "annex")
 

@@ -128,7 +128,7 @@ async def test_studio_can_extend_the_app(tether_client: tether.Client) -> None:
 
 
 async def test_tasks_of_encrypted_runs_need_the_key(tether_server: DevServer) -> None:
-    from tether.codec import Keyring, build_codec, new_key
+    from tether.engine.codec import Keyring, build_codec, new_key
 
     queue = unique_queue()
     keyed = Connection(address=tether_server.address, task_queue=queue,

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 import tether
 from tether import llm
-from tether.llm._calls import json_text
+from tether.llm._json import json_text
 from tether.testing import ChatServer, ScriptedModel, chat_reply
 
 

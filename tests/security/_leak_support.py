@@ -16,7 +16,7 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 
 import tether
-from tether.codec import FileStore, Key, Keyring, build_codec, new_key, write_key_file
+from tether.engine.codec import FileStore, Key, Keyring, build_codec, new_key, write_key_file
 from tether.engine.converter import failure_text
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from tether.codec import CLAIM_CHECK, ClaimCheckCodec, FileStore
+from tether.engine.codec import CLAIM_CHECK, ClaimCheckCodec, FileStore
 from tether.errors import DecryptionFailed
 
 

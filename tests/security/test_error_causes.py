@@ -18,7 +18,7 @@ import tether
 from tests.apps import sec_leaks as app
 from tests.security._leak_support import cli, connect, key, readable_history, run_to_end, vault_file
 from tether import observe
-from tether.codec import FileStore, Key, Keyring, build_codec
+from tether.engine.codec import FileStore, Key, Keyring, build_codec
 from tether.engine.devserver import DevServer
 from tether.testing import ChatServer, Received, Reply, chat_reply, unique_queue
 

@@ -17,7 +17,7 @@ import tether
 from tests.apps import agent_serve, human_flows
 from tests.human.conftest import wait_for_task
 from tests.security._ways_support import REPO, cli, end, served
-from tether.tools.mcp_server import WorkflowTools
+from tether.mcp_server import WorkflowTools
 
 MAX_WAIT_SECONDS = 300  # what the tool's schema promises
 

@@ -18,7 +18,7 @@ import pytest
 import tether
 from tests.apps import sec_leaks as app
 from tests.security._leak_support import cli, connect, key
-from tether.codec import Key, build_codec
+from tether.engine.codec import Key, build_codec
 from tether.engine.devserver import DevServer, temporal_binary
 from tether.errors import ConfigError
 from tether.testing import unique_queue

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tether
-from tether.codec import FileStore, Key, Keyring, build_codec, new_key
+from tether.engine.codec import FileStore, Key, Keyring, build_codec, new_key
 from tether.engine.devserver import DevServer
 from tether.testing import unique_queue
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 import tether
-from tether.codec import FileStore, Keyring, build_codec, new_key, write_key_file
 from tether.engine.app import load_app
+from tether.engine.codec import FileStore, Keyring, build_codec, new_key, write_key_file
 from tether.engine.devserver import DevServer
 from tether.testing import ChatServer, Received, Reply, chat_reply, run_worker_process, unique_queue
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from tether.codec import (
+from tether.engine.codec import (
     CLAIM_CHECK,
     ENCRYPTED,
     KEY_ID,

@@ -14,7 +14,7 @@ import pytest
 import tether
 from tests.apps import sov_basic as app
 from tests.sovereignty.conftest import Connect
-from tether.codec import Key, new_key, write_key_file
+from tether.engine.codec import Key, new_key, write_key_file
 from tether.engine.devserver import DevServer
 from tether.engine.liveness import engine_attempts
 

@@ -12,7 +12,7 @@ import pytest
 import tether
 from tests.apps import sov_vault as app
 from tests.sovereignty.conftest import Connect
-from tether.codec import Key
+from tether.engine.codec import Key
 
 SSN = "123-45-6789"
 NOTES = app.PEOPLE["c1"][2]

@@ -16,7 +16,7 @@ from starlette.routing import Route
 import tether
 from tests.apps import studio_flows as flows
 from tests.studio.conftest import REPO, TOKEN, StudioServer, serve_studio
-from tether.codec import Keyring, build_codec, new_key
+from tether.engine.codec import Keyring, build_codec, new_key
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.studio import serve

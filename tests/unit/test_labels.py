@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tether._labels import step_label
-from tether.engine.history import StepRecord
+from tether.engine.records import StepRecord
 from tether.tools.mcp import CALL_STEP, MCPCall, MCPServer
 
 

@@ -34,11 +34,11 @@ from tether.cli._common import (
 )
 from tether.cli._telemetry import CaptureContent, MetricsPort, telemetry_setup
 from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
-from tether.codec import worker_codec
 from tether.durations import parse_duration
 from tether.engine import liveness
 from tether.engine.app import App, load_app, split_target
 from tether.engine.client import Client, new_run_id, resolve_workflow
+from tether.engine.codec import worker_codec
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server, stop_running
 from tether.engine.session import has_workflow_poller, open_session

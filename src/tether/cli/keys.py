@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tether.cli._common import app, err, out
-from tether.codec import (
+from tether.engine.codec import (
     KEY_FILE_NAME,
     Keyring,
     default_state_dir,

@@ -68,7 +68,7 @@ async def _serve(workflows: dict[str, Any], zones: list[str], conn: Connection, 
                  host: str, port: int, wait: float, worker: bool, allow_self_answer: bool = False) -> None:
     from tether.engine.session import has_workflow_poller, open_session
     from tether.engine.worker import MAIN, Worker
-    from tether.tools import mcp_server
+    from tether import mcp_server
 
     async with contextlib.AsyncExitStack() as stack:
         streams = None if http else await stack.enter_async_context(mcp_server.stdio_streams())

@@ -22,8 +22,8 @@ from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry
+from tether._runtime import base_queue, zone_queue
 from tether.engine.connection import Connection
-from tether.engine.durable import base_queue, zone_queue
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.engine.stuck import stuck_reason, why_stuck
 from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError

@@ -16,7 +16,7 @@ from temporalio.converter import PayloadCodec
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RetryConfig, TLSConfig
 
-from tether import observe
+from tether.engine import tracing
 from tether.engine.converter import data_converter
 from tether.errors import ConfigError, ServerUnavailable
 
@@ -35,7 +35,7 @@ class Connection:
         tls_cert / tls_key: Client certificate and key files for mTLS.
         tls_ca: CA bundle for servers with a private CA.
         api_key: API key (Temporal Cloud); implies TLS.
-        codec: Payload codec (encryption, claim checks); default: `tether.codec.codec_from_env()`.
+        codec: Payload codec (encryption, claim checks); default: `tether.engine.codec.codec_from_env()`.
         telemetry: Trace and measure runs through this client and its workers (None: when
             `TETHER_TELEMETRY` says so or spans/metrics go anywhere; see `tether.observe`).
         allow_plaintext: Connect without a payload key to a server that is not a local dev
@@ -103,7 +103,7 @@ class Connection:
                 self.address, namespace=self.namespace, tls=self.tls(), api_key=self.api_key,
                 runtime=core_runtime(), retry_config=_PATIENT if patient else None,
                 data_converter=data_converter(codec),
-                interceptors=observe.client_interceptors(self.telemetry),
+                interceptors=tracing.client_interceptors(self.telemetry),
             )
         except RuntimeError as exc:
             raise ServerUnavailable(self.address, _short(exc)) from None
@@ -127,7 +127,7 @@ class Connection:
 
     def payload_codec(self) -> PayloadCodec:
         """The codec payloads pass through: `codec`, else the keys configured in the environment."""
-        from tether.codec import codec_from_env
+        from tether.engine.codec import codec_from_env
 
         return self.codec if self.codec is not None else codec_from_env()
 

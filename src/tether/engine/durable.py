@@ -10,9 +10,8 @@ import functools
 import inspect
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
-from uuid import UUID
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
@@ -26,6 +25,7 @@ from temporalio.exceptions import (
 )
 from temporalio.exceptions import TimeoutError as StepTimeout
 
+from tether._runtime import base_queue, zone_queue
 from tether.durations import parse_duration
 from tether.engine import liveness
 from tether.errors import ERROR_DETAIL, RunFailed, StepFailed, TetherError, error_data, error_from_data
@@ -33,52 +33,6 @@ from tether.errors import ERROR_DETAIL, RunFailed, StepFailed, TetherError, erro
 if TYPE_CHECKING:
     from tether.step import Step, StepOptions
     from tether.workflow import Workflow
-
-ZONE_SEPARATOR = "@"
-
-
-def zone_queue(base: str, zone: str | None) -> str:
-    """The task queue that serves `zone` for a deployment whose main queue is `base`."""
-    return base if zone is None else f"{base}{ZONE_SEPARATOR}{zone}"
-
-
-def base_queue(queue: str) -> str:
-    """The main queue of a deployment, given any of its queues."""
-    return queue.split(ZONE_SEPARATOR, 1)[0]
-
-
-# ---- inside workflow code -------------------------------------------------------------
-
-
-def in_workflow() -> bool:
-    """True when called from workflow code on a Temporal worker."""
-    return workflow.in_workflow()
-
-
-def now() -> datetime:
-    return workflow.now()
-
-
-def uuid4() -> UUID:
-    return workflow.uuid4()
-
-
-async def sleep(seconds: float) -> None:
-    await workflow.sleep(seconds)
-
-
-async def wait_condition(condition: Callable[[], bool], timeout: float | None) -> bool:
-    try:
-        await workflow.wait_condition(condition, timeout=timeout)
-    except TimeoutError:
-        return False
-    return True
-
-
-def patched(patch_id: str) -> bool:
-    return workflow.patched(patch_id)
-
-
 _RUN_STATE: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
@@ -86,10 +40,6 @@ def run_state() -> dict[str, Any]:
     """A dict private to the current run on this worker; it goes when the run leaves the cache
     and is rebuilt by replay, so only keep what workflow code derives deterministically."""
     return _RUN_STATE.setdefault(workflow.instance(), {})
-
-
-def continue_as_new(args: list[Any]) -> NoReturn:
-    workflow.continue_as_new(args=args)
 
 
 def retry_policy(step: Step[Any, Any], options: StepOptions | None = None) -> TemporalRetryPolicy:
@@ -103,19 +53,6 @@ def retry_policy(step: Step[Any, Any], options: StepOptions | None = None) -> Te
         backoff_coefficient=r.backoff,
         non_retryable_error_types=list(opts.non_retryable),
     )
-
-
-async def schedule_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
-    """Run `step` as a Temporal activity from workflow code and return its result.
-
-    A step with `on_failure=` (e.g. `tether.escalate()`) hands a final failure to it.
-    """
-    try:
-        return await execute_step(step, args, kwargs)
-    except StepFailed as failed:
-        if step.options.on_failure is None:
-            raise
-        return await step.options.on_failure.handle(step, args, kwargs, failed)
 
 
 async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any], *,
@@ -268,33 +205,3 @@ def _as_application_error(exc: TetherError) -> BaseException:
     return ApplicationError(str(exc), {ERROR_DETAIL: error_data(exc)}, type=type(exc).__name__,
                             non_retryable=not retryable,
                             next_retry_delay=timedelta(seconds=retry_after) if retry_after else None)
-
-
-# ---- inside step attempts --------------------------------------------------------------
-
-
-def heartbeat(*details: Any) -> None:
-    if activity.in_activity() and not liveness.user_heartbeat(*details):
-        activity.heartbeat(*details)
-
-
-def idempotency_key(scope: str = "") -> str:
-    return liveness.idempotency_key(scope)
-
-
-def current_run_id() -> str | None:
-    if workflow.in_workflow():
-        return workflow.info().workflow_id
-    if activity.in_activity():
-        return activity.info().workflow_id
-    return None
-
-
-def current_attempt() -> int:
-    """The running step attempt's number (1 for the first try); 1 outside a step attempt."""
-    return activity.info().attempt if activity.in_activity() else 1
-
-
-def current_queue() -> str | None:
-    """The task queue of the running step attempt (`<queue>@<zone>` for a zoned step), else None."""
-    return activity.info().task_queue if activity.in_activity() else None

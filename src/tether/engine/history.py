@@ -5,8 +5,8 @@ Runs wherever a client runs (CLI, Studio, tests). Used by `tether show` and live
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,162 +15,187 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import DataConverter
 
+from tether._runtime import ZONE_SEPARATOR
+from tether.engine import inbox, notes
 from tether.engine.converter import decode_for_display, failure_text
-from tether.engine.durable import ZONE_SEPARATOR
+from tether.engine.records import RunHistory, StepRecord
+
+__all__ = ["RunHistory", "StepRecord", "merge_pending", "read_history"]
 
 E = EventType
 
 
-@dataclass
-class StepRecord:
-    """One step (activity), sleep (timer) or child run in a run's history."""
-
-    kind: str  # "step" | "sleep" | "child" | "human" | "note"
-    name: str
-    id: str
-    status: str  # scheduled | running | retrying | completed | failed | timed out | cancelled
-    attempts: int = 0
-    zone: str | None = None
-    scheduled_at: datetime | None = None
-    ended_at: datetime | None = None
-    error: str | None = None
-    last_failure: str | None = None
-    input: list[Any] = field(default_factory=list)
-    result: Any = None
-    waiting_for: str | None = None  # e.g. "a worker in zone vault" when no worker polls its queue
-    heartbeat_timeout: float | None = None  # seconds, as scheduled
-    waiting_since: datetime | None = None  # when the pending attempt became due and no worker took it
-    lost: str | None = None  # e.g. "worker lost at 14:02:11, retry due 14:02:21"
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from scheduling to the end, when it has ended."""
-        if self.scheduled_at and self.ended_at:
-            return (self.ended_at - self.scheduled_at).total_seconds()
-        return None
-
-
-@dataclass
-class RunHistory:
-    """What a run's history says: its input, outcome, steps and any stuck workflow task."""
-
-    input: Any = None
-    result: Any = None
-    error: str | None = None
-    error_type: str | None = None
-    steps: list[StepRecord] = field(default_factory=list)
-    workflow_task_error: str | None = None
-
-
 async def read_history(events: Sequence[HistoryEvent], converter: DataConverter) -> RunHistory:
     """Fold history events into a `RunHistory` (payloads decoded for display)."""
-    out = RunHistory()
-    by_event: dict[int, StepRecord] = {}
+    out = _Reading(RunHistory(), {}, converter)
     for ev in events:
-        await _apply(ev, out, by_event, converter)
-    return out
+        handler = _HANDLERS.get(ev.event_type)
+        if handler is not None:
+            when = ev.event_time.ToDatetime(tzinfo=UTC) if ev.HasField("event_time") else None
+            await handler(ev, when, out)
+    return out.history
 
 
-async def _apply(ev: HistoryEvent, out: RunHistory, by_event: dict[int, StepRecord],
-                 conv: DataConverter) -> None:
-    t = ev.event_type
-    when = ev.event_time.ToDatetime(tzinfo=UTC) if ev.HasField("event_time") else None
-    a: Any  # the event's attributes message; its type depends on the event type
-    if t == E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-        a = ev.workflow_execution_started_event_attributes
-        values = await decode_for_display(conv, a.input.payloads)
-        out.input = values[0] if len(values) == 1 else (values or None)
-    elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-        values = await decode_for_display(conv, ev.workflow_execution_completed_event_attributes.result.payloads)
-        out.result = values[0] if values else None
-    elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-        f = await failure_text(conv, ev.workflow_execution_failed_event_attributes.failure)
-        out.error, out.error_type = f.message, f.application_failure_info.type or None
-    elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-        out.error = "the run timed out"
-    elif t == E.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-        out.workflow_task_error = (await failure_text(conv, ev.workflow_task_failed_event_attributes.failure)).message
-    elif t == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-        out.workflow_task_error = None
-    elif t == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-        a = ev.activity_task_scheduled_event_attributes
-        queue = a.task_queue.name
-        rec = StepRecord(kind="step", name=a.activity_type.name, id=a.activity_id,
-                         status="scheduled", scheduled_at=when,
-                         heartbeat_timeout=a.heartbeat_timeout.ToTimedelta().total_seconds()
-                         if a.HasField("heartbeat_timeout") else None,
-                         zone=queue.split(ZONE_SEPARATOR, 1)[1] if ZONE_SEPARATOR in queue else None,
-                         input=await decode_for_display(conv, a.input.payloads))
-        by_event[ev.event_id] = rec
-        out.steps.append(rec)
-    elif t == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-        a = ev.activity_task_started_event_attributes
-        rec = by_event[a.scheduled_event_id]
-        rec.status, rec.attempts = "running", a.attempt
-        if a.HasField("last_failure"):
-            rec.last_failure = (await failure_text(conv, a.last_failure)).message
-    elif t == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-        a = ev.activity_task_completed_event_attributes
-        rec = by_event[a.scheduled_event_id]
-        rec.status, rec.ended_at = "completed", when
-        values = await decode_for_display(conv, a.result.payloads)
-        rec.result = values[0] if values else None
-    elif t == E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-        a = ev.activity_task_failed_event_attributes
-        _end(by_event[a.scheduled_event_id], "failed", when, await failure_text(conv, a.failure))
-    elif t == E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-        a = ev.activity_task_timed_out_event_attributes
-        _end(by_event[a.scheduled_event_id], "timed out", when, await failure_text(conv, a.failure))
-    elif t == E.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-        a = ev.activity_task_canceled_event_attributes
-        by_event[a.scheduled_event_id].status = "cancelled"
-        by_event[a.scheduled_event_id].ended_at = when
-    else:
-        await _apply_timers_and_children(ev, t, when, out, by_event, conv)
+@dataclass
+class _Reading:
+    """A history being read: the result so far, steps by the id of the event that began them."""
+
+    history: RunHistory
+    by_event: dict[int, StepRecord]
+    conv: DataConverter
 
 
-async def _apply_timers_and_children(ev: HistoryEvent, t: int, when: datetime | None,
-                                     out: RunHistory, by_event: dict[int, StepRecord],
-                                     conv: DataConverter) -> None:
-    from tether.engine import inbox
-    from tether.observe import _history as observe_history
+Handler = Callable[[HistoryEvent, "datetime | None", _Reading], Awaitable[None]]
 
-    a: Any
-    if t == E.EVENT_TYPE_TIMER_STARTED:
-        a = ev.timer_started_event_attributes
-        secs = a.start_to_fire_timeout.ToTimedelta().total_seconds()
-        rec = StepRecord(kind="sleep", name=f"sleep {secs:g}s", id=a.timer_id,
-                         status="running", scheduled_at=when)
-        by_event[ev.event_id] = rec
-        if not await inbox.is_human_timer(ev, conv):  # a task's timeout: the task row shows it
-            out.steps.append(rec)
-    elif t == E.EVENT_TYPE_TIMER_FIRED:
-        rec = by_event[ev.timer_fired_event_attributes.started_event_id]
-        rec.status, rec.ended_at = "completed", when
-    elif t == E.EVENT_TYPE_TIMER_CANCELED:
-        rec = by_event[ev.timer_canceled_event_attributes.started_event_id]
-        rec.status, rec.ended_at = "cancelled", when
-    elif t == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-        a = ev.start_child_workflow_execution_initiated_event_attributes
-        rec = StepRecord(kind="child", name=a.workflow_type.name, id=a.workflow_id,
-                         status="scheduled", scheduled_at=when, attempts=1,
-                         input=await decode_for_display(conv, a.input.payloads))
-        by_event[ev.event_id] = rec
-        out.steps.append(rec)
-    elif t == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-        by_event[ev.child_workflow_execution_started_event_attributes.initiated_event_id].status = "running"
-    elif t == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-        a = ev.child_workflow_execution_completed_event_attributes
-        rec = by_event[a.initiated_event_id]
-        rec.status, rec.ended_at = "completed", when
-        values = await decode_for_display(conv, a.result.payloads)
-        rec.result = values[0] if values else None
-    elif t == E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
-        a = ev.child_workflow_execution_failed_event_attributes
-        _end(by_event[a.initiated_event_id], "failed", when, await failure_text(conv, a.failure))
-    elif t == E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
-        await inbox.record_tasks(ev, out.steps, conv)  # human tasks opened, answered, expired
-        await observe_history.record_notes(ev, out.steps, conv)  # tether.note / tether.decide
+
+async def _decoded(r: _Reading, payloads: Any) -> list[Any]:
+    return await decode_for_display(r.conv, payloads)
+
+
+async def _started(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    values = await _decoded(r, ev.workflow_execution_started_event_attributes.input.payloads)
+    r.history.input = values[0] if len(values) == 1 else (values or None)
+
+
+async def _completed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    values = await _decoded(r, ev.workflow_execution_completed_event_attributes.result.payloads)
+    r.history.result = values[0] if values else None
+
+
+async def _failed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    f = await failure_text(r.conv, ev.workflow_execution_failed_event_attributes.failure)
+    r.history.error, r.history.error_type = f.message, f.application_failure_info.type or None
+
+
+async def _timed_out(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    r.history.error = "the run timed out"
+
+
+async def _task_failed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    failure = await failure_text(r.conv, ev.workflow_task_failed_event_attributes.failure)
+    r.history.workflow_task_error = failure.message
+
+
+async def _task_completed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    r.history.workflow_task_error = None
+
+
+async def _step_scheduled(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.activity_task_scheduled_event_attributes
+    queue = a.task_queue.name
+    rec = StepRecord(kind="step", name=a.activity_type.name, id=a.activity_id,
+                     status="scheduled", scheduled_at=when,
+                     heartbeat_timeout=a.heartbeat_timeout.ToTimedelta().total_seconds()
+                     if a.HasField("heartbeat_timeout") else None,
+                     zone=queue.split(ZONE_SEPARATOR, 1)[1] if ZONE_SEPARATOR in queue else None,
+                     input=await _decoded(r, a.input.payloads))
+    r.by_event[ev.event_id] = rec
+    r.history.steps.append(rec)
+
+
+async def _step_started(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.activity_task_started_event_attributes
+    rec = r.by_event[a.scheduled_event_id]
+    rec.status, rec.attempts = "running", a.attempt
+    if a.HasField("last_failure"):
+        rec.last_failure = (await failure_text(r.conv, a.last_failure)).message
+
+
+async def _step_completed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.activity_task_completed_event_attributes
+    rec = r.by_event[a.scheduled_event_id]
+    rec.status, rec.ended_at = "completed", when
+    values = await _decoded(r, a.result.payloads)
+    rec.result = values[0] if values else None
+
+
+async def _step_failed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.activity_task_failed_event_attributes
+    _end(r.by_event[a.scheduled_event_id], "failed", when, await failure_text(r.conv, a.failure))
+
+
+async def _step_timed_out(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.activity_task_timed_out_event_attributes
+    _end(r.by_event[a.scheduled_event_id], "timed out", when, await failure_text(r.conv, a.failure))
+
+
+async def _step_cancelled(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    rec = r.by_event[ev.activity_task_canceled_event_attributes.scheduled_event_id]
+    rec.status, rec.ended_at = "cancelled", when
+
+
+async def _timer_started(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.timer_started_event_attributes
+    secs = a.start_to_fire_timeout.ToTimedelta().total_seconds()
+    rec = StepRecord(kind="sleep", name=f"sleep {secs:g}s", id=a.timer_id, status="running", scheduled_at=when)
+    r.by_event[ev.event_id] = rec
+    if not await inbox.is_human_timer(ev, r.conv):  # a task's timeout: the task row shows it
+        r.history.steps.append(rec)
+
+
+async def _timer_fired(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    rec = r.by_event[ev.timer_fired_event_attributes.started_event_id]
+    rec.status, rec.ended_at = "completed", when
+
+
+async def _timer_cancelled(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    rec = r.by_event[ev.timer_canceled_event_attributes.started_event_id]
+    rec.status, rec.ended_at = "cancelled", when
+
+
+async def _child_initiated(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.start_child_workflow_execution_initiated_event_attributes
+    rec = StepRecord(kind="child", name=a.workflow_type.name, id=a.workflow_id, status="scheduled",
+                     scheduled_at=when, attempts=1, input=await _decoded(r, a.input.payloads))
+    r.by_event[ev.event_id] = rec
+    r.history.steps.append(rec)
+
+
+async def _child_started(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    r.by_event[ev.child_workflow_execution_started_event_attributes.initiated_event_id].status = "running"
+
+
+async def _child_completed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.child_workflow_execution_completed_event_attributes
+    rec = r.by_event[a.initiated_event_id]
+    rec.status, rec.ended_at = "completed", when
+    values = await _decoded(r, a.result.payloads)
+    rec.result = values[0] if values else None
+
+
+async def _child_failed(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    a = ev.child_workflow_execution_failed_event_attributes
+    _end(r.by_event[a.initiated_event_id], "failed", when, await failure_text(r.conv, a.failure))
+
+
+async def _properties_modified(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
+    await inbox.record_tasks(ev, r.history.steps, r.conv)  # human tasks opened, answered, expired
+    await notes.record_notes(ev, r.history.steps, r.conv)  # tether.note / tether.decide
+
+
+_HANDLERS: dict[int, Handler] = {
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: _started,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: _completed,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: _failed,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: _timed_out,
+    E.EVENT_TYPE_WORKFLOW_TASK_FAILED: _task_failed,
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: _task_completed,
+    E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: _step_scheduled,
+    E.EVENT_TYPE_ACTIVITY_TASK_STARTED: _step_started,
+    E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: _step_completed,
+    E.EVENT_TYPE_ACTIVITY_TASK_FAILED: _step_failed,
+    E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: _step_timed_out,
+    E.EVENT_TYPE_ACTIVITY_TASK_CANCELED: _step_cancelled,
+    E.EVENT_TYPE_TIMER_STARTED: _timer_started,
+    E.EVENT_TYPE_TIMER_FIRED: _timer_fired,
+    E.EVENT_TYPE_TIMER_CANCELED: _timer_cancelled,
+    E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: _child_initiated,
+    E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: _child_started,
+    E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED: _child_completed,
+    E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED: _child_failed,
+    E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED: _properties_modified,
+}
+"""What each kind of history event adds to the reading (other events add nothing)."""
 
 
 def _end(rec: StepRecord, status: str, when: datetime | None, failure: Any) -> None:

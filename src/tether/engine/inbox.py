@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tether.engine.converter import decode_for_display
 from tether.engine.devserver import SEARCH_ATTRIBUTES
-from tether.engine.history import StepRecord
+from tether.engine.records import StepRecord
 from tether.engine.stuck import stuck_reason
 from tether.engine.tasks import HUMAN_TIMER, MEMO, UPDATE, closed_message
 from tether.errors import (

@@ -15,8 +15,8 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from tether.codec import dev_codec
 from tether.engine.client import Client
+from tether.engine.codec import dev_codec
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, running_server
 

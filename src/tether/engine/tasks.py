@@ -18,9 +18,9 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
+from tether import _events
 from tether.errors import UsageError
 from tether.human import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, TaskKind, validate_answer
-from tether.observe._decisions import tasks_changed
 
 UPDATE = "tether.answer"
 QUERY = "tether.tasks"
@@ -89,7 +89,7 @@ class TaskBoard:
         open_ids = [r.id for r in self.records() if r.status == "open"]
         update = OPEN_TASKS.value_set(open_ids) if open_ids else OPEN_TASKS.value_unset()
         workflow.upsert_search_attributes([update])
-        tasks_changed(self.records())  # trace spans and metrics of tasks opened and closed
+        _events.publish(_events.HUMAN_TASKS, self.records())  # observability makes spans and metrics of them
 
 
 def closed_message(rec: HumanTask) -> str:
@@ -172,3 +172,18 @@ def close(task: OpenTask, status: str) -> None:
     now = workflow.now()
     task.record = task.record.model_copy(update={"status": status, "closed_at": now})
     current_board().publish()
+
+
+class Board:
+    """The running workflow's task board, as the runtime offers it to `tether.human`."""
+
+    def open(self, *, question: str, kind: TaskKind, adapter: TypeAdapter[Any], assignee: str | None,
+             context: Any, seconds: float | None, step: str | None, default_on_timeout: bool) -> OpenTask:
+        return open_task(question=question, kind=kind, adapter=adapter, assignee=assignee, context=context,
+                         seconds=seconds, step=step, default_on_timeout=default_on_timeout)
+
+    async def wait(self, task: OpenTask, seconds: float | None) -> bool:
+        return await wait(task, seconds)
+
+    def close(self, task: OpenTask, status: str) -> None:
+        close(task, status)

@@ -13,11 +13,11 @@ from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
 
-from tether import observe
+from tether._runtime import zone_queue
 from tether.durations import Duration, parse_duration
-from tether.engine import liveness
+from tether.engine import liveness, tracing
 from tether.engine.client import Client
-from tether.engine.durable import step_activity, zone_queue
+from tether.engine.durable import step_activity
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
@@ -104,7 +104,7 @@ class Worker:
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
                 interceptors=[LivenessInterceptor(),
-                              *observe.worker_interceptors(self.client.temporal.config()["interceptors"],
+                              *tracing.worker_interceptors(self.client.temporal.config()["interceptors"],
                                                            self.client.connection.telemetry)],
             )
         except RuntimeError as exc:  # the sandbox refused a workflow's module: say which line and why

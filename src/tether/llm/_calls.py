@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
+from tether import _runtime
 from tether._sensitive import check_egress
 from tether.durations import Duration, parse_duration
 from tether.errors import (
@@ -25,12 +26,12 @@ from tether.errors import (
     StepFailed,
     UsageError,
 )
+from tether.llm._json import json_text
 from tether.llm._spec import parse_model
 from tether.llm._step import call_model
 from tether.llm._substitute import substituted
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, RunUsage
 from tether.step import RetryPolicy, StepOptions
-from tether.workflow import in_workflow
 
 T = TypeVar("T")
 
@@ -61,11 +62,10 @@ _process = _RunState(_Settings(), RunUsage())
 
 
 def _state() -> _RunState:
-    if not in_workflow():
+    rt = _runtime.current()
+    if not rt.in_workflow():
         return _process
-    from tether.engine.durable import run_state
-
-    store = run_state()
+    store = rt.run_state()
     if _RUN_KEY not in store:
         store[_RUN_KEY] = _RunState(replace(_process.settings), RunUsage())
     return store[_RUN_KEY]  # type: ignore[no-any-return]
@@ -141,12 +141,11 @@ async def ask(call: ModelCall) -> ModelReply:
     answering = substituted(call.model)
     if answering != call.model:  # a test gave this model's calls to another
         call = call.model_copy(update={"model": answering})
-    if in_workflow():
-        from tether.engine.durable import execute_step
-
+    rt = _runtime.current()
+    if rt.in_workflow():
         check_egress(call.model_dump(), destination=call.model)  # a blocked prompt is never scheduled
         try:
-            reply: ModelReply = await execute_step(call_model, [call], {}, options=_options())
+            reply: ModelReply = await rt.execute_step(call_model, [call], {}, options=_options())
         except StepFailed as failed:
             raise _reraise(failed, call.model) from None
     else:
@@ -332,16 +331,6 @@ def _repair_prompt(errors: list[str]) -> str:
     listed = "\n".join(f"- {e}" for e in errors[:10])
     return (f"Your reply is not valid:\n{listed}\nReply again with only the corrected JSON object "
             "matching the schema.")
-
-
-def json_text(text: str) -> str:
-    """The JSON in a reply: code fences and prose around the object are dropped."""
-    t = text.strip()
-    if t.startswith("```"):
-        t = t.split("\n", 1)[1] if "\n" in t else ""
-        t = t.rsplit("```", 1)[0]
-    start, end = t.find("{"), t.rfind("}")
-    return t[start:end + 1] if 0 <= start < end else t.strip()
 
 
 def error_lines(exc: ValidationError) -> list[str]:

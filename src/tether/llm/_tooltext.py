@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tether.llm._grammar import grammar_safe
+from tether.llm._json import json_text
 from tether.llm._spec import ModelSpec
 from tether.llm._types import Message, ModelCall, ModelReply, ToolCall, ToolSpec
 
@@ -176,8 +177,6 @@ def _call(raw: Any, n: int) -> ToolCall:
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
-    from tether.llm._calls import json_text
-
     try:
         data = json.loads(json_text(text))
     except (json.JSONDecodeError, ValueError):

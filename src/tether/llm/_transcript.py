@@ -12,16 +12,13 @@ and its reply names the conversation including the reply.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
-from temporalio.api.common.v1 import Payload
 
+from tether import _runtime
 from tether.errors import ConfigError
 from tether.llm._types import Message, ModelCall, ModelReply, ToolSpec
 
@@ -53,45 +50,24 @@ def ref_of(node: Node) -> str:
     return hashlib.sha256(node.model_dump_json().encode()).hexdigest()[:32]
 
 
-def _converter() -> Any:
-    from temporalio import activity
-
-    if activity.in_activity():
-        return activity.client().data_converter
-    from tether.codec import codec_from_env
-    from tether.engine.converter import data_converter
-
-    return data_converter(codec_from_env())
-
-
-def _store(converter: Any) -> Any:
-    for codec in getattr(converter.payload_codec, "codecs", ()):
-        if hasattr(codec, "store"):
-            return codec.store  # the zone's claim-check store
-    from tether.codec import FileStore
-
-    return FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
-
-
 async def put(node: Node) -> str:
     """Store `node` (encrypted like a payload) and return its reference."""
     ref = ref_of(node)
-    conv = _converter()
-    (payload,) = await conv.encode([node])
-    _store(conv).put(PREFIX + ref, payload.SerializeToString())
+    rt = _runtime.current()
+    rt.blob_store().put(PREFIX + ref, await rt.seal(node))
     return ref
 
 
 async def _get(ref: str) -> Node:
-    conv = _converter()
-    store = _store(conv)
+    rt = _runtime.current()
+    store = rt.blob_store()
     try:
         raw = store.get(PREFIX + ref)
     except KeyError:
         raise ConfigError(f"stored conversation {ref} is not in the payload store {store!r}; point "
                           "TETHER_PAYLOAD_STORE at the store the agent's other workers use") from None
-    (node,) = await conv.decode([Payload.FromString(raw)], [Node])
-    return node  # type: ignore[no-any-return]
+    node: Node = await rt.unseal(raw, Node)
+    return node
 
 
 async def load(ref: str) -> Conversation:

@@ -15,12 +15,11 @@ sensitive values never appear in spans or logs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from tether.observe._decisions import decide, note, tool_call
+from tether.observe import _tasks  # noqa: F401  (human tasks as spans: subscribes to the engine's events)
 from tether.observe._logging import RunLogger, log, setup_logging
+from tether.observe._notes import decide, note
 from tether.observe._setup import (
     STORE_FILE,
     capture_content,
@@ -30,33 +29,10 @@ from tether.observe._setup import (
     serve_metrics,
     set_capture_content,
     store_path,
-    telemetry_wanted,
     use_store,
 )
 from tether.observe._store import SpanStore, StoredSpan
-
-
-def client_interceptors(telemetry: bool | None = None) -> list[Any]:
-    """Interceptors for a new Temporal client (its workers inherit them): none when telemetry is off.
-
-    Args:
-        telemetry: Force on or off; None decides from `TETHER_TELEMETRY` and whether spans
-            or metrics go anywhere in this process.
-    """
-    if not telemetry_wanted(telemetry):
-        return []
-    from tether.observe._temporal import interceptors
-
-    return interceptors()
-
-
-def worker_interceptors(client_interceptors_: Sequence[Any], telemetry: bool | None = None) -> list[Any]:
-    """Interceptors a worker adds to those of its client (tether's, if the client lacks them)."""
-    from tether.observe._temporal import has_tracing
-
-    if has_tracing(client_interceptors_):
-        return []
-    return client_interceptors(telemetry)
+from tether.observe._tools import tool_call
 
 
 def egress_blocked(error: BaseException) -> None:
@@ -65,15 +41,10 @@ def egress_blocked(error: BaseException) -> None:
     Step attempts record the blocks they raise on their own; call this where a block is
     caught and handled, e.g. in workflow code that falls back to a local model.
     """
-    from opentelemetry import trace
+    from tether.observe._run import egress_span, tracing_here
 
-    from tether.engine import durable
-
-    if not durable.in_workflow() and not trace.get_current_span().is_recording():
-        return
-    from tether.observe._temporal import egress_span
-
-    egress_span(error)
+    if tracing_here():
+        egress_span(error)
 
 
 def setup_process(*, role: str, state_dir: Path | None = None, metrics_port: int | None = None,
@@ -115,7 +86,6 @@ __all__ = [
     "capture_content",
     "capture_metrics",
     "capture_spans",
-    "client_interceptors",
     "decide",
     "egress_blocked",
     "flush",
@@ -128,5 +98,4 @@ __all__ = [
     "store_path",
     "tool_call",
     "use_store",
-    "worker_interceptors",
 ]

@@ -12,10 +12,13 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from opentelemetry import trace
+
+from tether import _runtime
 
 _FIELDS = ("run_id", "workflow", "step", "attempt", "trace_id", "span_id")
 
@@ -23,15 +26,13 @@ _FIELDS = ("run_id", "workflow", "step", "attempt", "trace_id", "span_id")
 def run_context() -> dict[str, Any]:
     """Run id, workflow, step, attempt and trace/span ids of the code running now (those known)."""
     out: dict[str, Any] = {}
+    rt = _runtime.current()
     try:
-        from temporalio import activity, workflow
-
-        if workflow.in_workflow():
-            info = workflow.info()
-            out.update(run_id=info.workflow_id, workflow=info.workflow_type)
-        elif activity.in_activity():
-            a = activity.info()
-            out.update(run_id=a.workflow_id, workflow=a.workflow_type, step=a.activity_type, attempt=a.attempt)
+        attempt = rt.attempt()
+        if attempt is not None:
+            out.update(run_id=attempt.run_id, workflow=attempt.workflow, step=attempt.step, attempt=attempt.attempt)
+        elif rt.in_workflow():
+            out.update(run_id=rt.run_id(), workflow=rt.workflow_name())
     except Exception:  # e.g. a read-only workflow context
         pass
     ctx = trace.get_current_span().get_span_context()
@@ -43,9 +44,7 @@ def run_context() -> dict[str, Any]:
 def replaying() -> bool:
     """True in workflow code that is replaying history (its log lines were already written)."""
     try:
-        from temporalio import workflow
-
-        return workflow.in_workflow() and workflow.unsafe.is_replaying()
+        return _runtime.current().replaying()
     except Exception:
         return False
 
@@ -100,70 +99,13 @@ class TextFormatter(logging.Formatter):
         return f"{line}  [{' '.join(ctx)}]" if ctx else line
 
 
-_PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError,
-                       ZeroDivisionError, ImportError, SyntaxError, UnboundLocalError)
+_filters: list[Callable[[], logging.Filter]] = []
 
 
-class StepFailureLines(logging.Filter):
-    """Turns the SDK's log of a failed step attempt (a ~28-line traceback each time) into one
-    line: run, step, attempt, error and when it is retried. The traceback stays for
-    programming errors and for the last attempt of an error that is not tether's, and for
-    everything under `--debug` (TETHER_DEBUG=1)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "__temporal_error_identifier", None) != "ActivityFailure" or not record.exc_info:
-            return True
-        if os.environ.get("TETHER_DEBUG") == "1":
-            return True
-        exc = record.exc_info[1]
-        if exc is None:
-            return True
-        info = getattr(record, "temporal_activity", None) or {}
-        retry = _next_retry(exc)
-        cause = exc.__cause__ if exc.__cause__ is not None and _is_wrapper(exc) else exc
-        text = (str(cause).splitlines() or [""])[0]
-        record.msg = (f"step {info.get('activity_type', '?')!r} attempt {info.get('attempt', '?')} failed: "
-                      f"{_error_type(exc, cause)}: {text}; {retry}")
-        record.args = ()
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-        if not isinstance(cause, _PROGRAMMING_ERRORS) and not (retry == "no retries left" and not _is_wrapper(exc)):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-def _is_wrapper(exc: BaseException) -> bool:
-    from temporalio.exceptions import ApplicationError
-
-    return isinstance(exc, ApplicationError)
-
-
-def _error_type(exc: BaseException, cause: BaseException) -> str:
-    kind = getattr(exc, "type", None)
-    return str(kind) if kind else type(cause).__name__
-
-
-def _next_retry(exc: BaseException) -> str:
-    """When the engine retries the attempt that raised `exc` (read from the running attempt)."""
-    from temporalio import activity
-
-    try:
-        info = activity.info()
-    except RuntimeError:
-        return "retried per the step's policy"
-    policy = info.retry_policy
-    if getattr(exc, "non_retryable", False) or policy is None:
-        return "no retries left" if getattr(exc, "non_retryable", False) else "retried per the step's policy"
-    never = policy.non_retryable_error_types or ()
-    if type(exc).__name__ in never or getattr(exc, "type", None) in never:
-        return "no retries left"
-    if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
-        return "no retries left"
-    delay = getattr(exc, "next_retry_delay", None)
-    seconds = delay.total_seconds() if delay else policy.initial_interval.total_seconds() * (
-        policy.backoff_coefficient ** (info.attempt - 1))
-    if policy.maximum_interval:
-        seconds = min(seconds, policy.maximum_interval.total_seconds())
-    return f"retry {info.attempt + 1} in {seconds:g}s"
+def add_filter(factory: Callable[[], logging.Filter]) -> None:
+    """Add a filter to every handler `setup_logging` installs (e.g. the engine's step failure lines)."""
+    if factory not in _filters:
+        _filters.append(factory)
 
 
 _handler: logging.Handler | None = None
@@ -187,7 +129,8 @@ def setup_logging(level: int | str | None = None, *, json_lines: bool | None = N
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     handler.addFilter(RunContextFilter())
-    handler.addFilter(StepFailureLines())
+    for factory in _filters:
+        handler.addFilter(factory())
     root = logging.getLogger()
     if _handler is not None:
         root.removeHandler(_handler)

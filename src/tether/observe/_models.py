@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from tether import _runtime
 from tether.errors import EgressBlocked
 from tether.observe import _metrics, _setup
 from tether.observe import _spans as S
+from tether.observe._run import egress_span
 
 R = TypeVar("R")
 
@@ -90,14 +92,9 @@ def model_call(call: Any) -> Iterator[ModelSpan]:
 
 
 def _run_attrs() -> dict[str, Any]:
-    try:
-        from temporalio import activity
-
-        if activity.in_activity():
-            info = activity.info()
-            return {S.RUN_ID: info.workflow_id or "", S.WORKFLOW: info.workflow_type or ""}
-    except Exception:
-        pass
+    attempt = _runtime.current().attempt()
+    if attempt is not None:
+        return {S.RUN_ID: attempt.run_id, S.WORKFLOW: attempt.workflow}
     return {}
 
 
@@ -107,8 +104,6 @@ def _failed(rec: ModelSpan, exc: BaseException, seconds: float) -> None:
         S.record_error(rec.span, exc)
         blocked = S.find_in_chain(exc, EgressBlocked)
         if blocked is not None:
-            from tether.observe._temporal import egress_span
-
             egress_span(blocked)
         rec.span.end()
     _metrics.model_call(_metric_attrs(rec.attrs, kind), seconds, 0, 0, None)

@@ -15,18 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tether._version import __version__
 from tether.errors import ConfigError
 
 TRACER_NAME = "tether"
@@ -124,14 +125,39 @@ def tracer_provider() -> Any:
         return _state.provider
 
 
-def _install_provider() -> Any:
-    from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider, create_tracer_provider
+class ProviderMaker(Protocol):
+    """How the engine wants tracer providers made (workflow spans must survive replay)."""
 
+    def accepts(self, provider: Any) -> bool:
+        """True if an application's own `provider` will do (then tether adds its processors)."""
+
+    def create(self, resource: Resource) -> Any:
+        """A new tracer provider with `resource`."""
+
+
+class _PlainProvider:
+    def accepts(self, provider: Any) -> bool:
+        return False
+
+    def create(self, resource: Resource) -> Any:
+        return TracerProvider(resource=resource, shutdown_on_exit=False)
+
+
+_maker: ProviderMaker = _PlainProvider()
+
+
+def use_provider_maker(maker: ProviderMaker) -> None:
+    """Let the engine choose the kind of tracer provider (called when `tether.engine` is imported)."""
+    global _maker
+    _maker = maker
+
+
+def _install_provider() -> Any:
     current = trace.get_tracer_provider()
-    if isinstance(current, ReplaySafeTracerProvider):  # the application set one up itself
-        current.add_span_processor(_state.sinks)
+    if _maker.accepts(current):  # the application set one up itself
+        current.add_span_processor(_state.sinks)  # type: ignore[attr-defined]
         return current
-    provider = create_tracer_provider(resource=_resource(), shutdown_on_exit=False)
+    provider = _maker.create(_resource())
     provider.add_span_processor(_state.sinks)
     trace.set_tracer_provider(provider)
     if trace.get_tracer_provider() is not provider:
@@ -146,8 +172,6 @@ def _install_provider() -> Any:
 
 def _resource() -> Resource:
     attrs: dict[str, Any] = {"service.name": os.environ.get("OTEL_SERVICE_NAME") or "tether"}
-    from tether import __version__
-
     attrs["tether.version"] = __version__
     return Resource.create(attrs)  # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME still apply
 

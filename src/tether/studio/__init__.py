@@ -7,6 +7,7 @@ Start it with `tether studio [APP]` (or `tether dev APP`, which starts it too), 
     >>> app = create_studio(client, workflows=loaded.workflows, store=".tether/traces.db")
 """
 
-from tether.studio.app import DEFAULT_PORT, Studio, create_studio, serve, start_background
+from tether.studio.app import DEFAULT_PORT, create_studio, serve, start_background
+from tether.studio.state import Studio
 
 __all__ = ["DEFAULT_PORT", "Studio", "create_studio", "serve", "start_background"]

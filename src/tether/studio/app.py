@@ -12,22 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tether.errors import ConfigError, TetherError
 from tether.human import MAX_ANSWER_BYTES
 from tether.observe._store import SpanStore
-from tether.studio import api, render, security
+from tether.studio import api, inbox, metrics, render, runs, security, start
 from tether.studio.security import SESSION_TTL, WRONG_TOKEN_DELAY, Sessions
+from tether.studio.state import Studio, studio_of
 
 if TYPE_CHECKING:
     from tether.engine.client import Client
@@ -36,55 +36,6 @@ if TYPE_CHECKING:
 DEFAULT_PORT = api.DEFAULT_PORT
 MAX_BODY = MAX_ANSWER_BYTES + 16 * 1024
 """Largest request body (an answer or a run's input as a form, plus its field names)."""
-
-
-@dataclass
-class Studio:
-    """What every page needs: the client, the app's workflows, the span store, links, sessions.
-
-    Attributes:
-        client: A connected `tether.Client` (its codec decrypts what pages show).
-        workflows: The workflows of the app Studio was started with (the start-a-run page).
-        store: The local span store (tool calls, egress blocks, metrics), if any.
-        temporal_ui: Base URL of the Temporal Web UI, for links to raw histories.
-        sessions: Login sessions (and the token, when one is required).
-    """
-
-    client: Client
-    workflows: dict[str, Workflow[Any, Any]] = field(default_factory=dict)
-    store: SpanStore | None = None
-    temporal_ui: str | None = None
-    sessions: Sessions = field(default_factory=lambda: Sessions(None))
-    env: Environment = field(default_factory=render.environment)
-
-    def page(self, request: Request, template: str, *, status: int = 200, **ctx: Any) -> HTMLResponse:
-        """Render a page (or a fragment: templates starting with "_") with the CSRF token in place."""
-        csrf, new = security.csrf_token(request)
-        html = self.env.get_template(template).render(request=request, csrf=csrf, studio=self, **ctx)
-        response = HTMLResponse(html, status_code=status)
-        if new:
-            security.set_csrf_cookie(response, csrf, secure=request.url.scheme == "https")
-        return response
-
-    async def form(self, request: Request) -> dict[str, str] | Response:
-        """The submitted form, or a 403 page when its CSRF token does not match this browser's."""
-        form = await request.form()
-        if not security.csrf_ok(request, form):
-            return self.page(request, "error.html", status=403, title="Form expired",
-                             message="This form was not sent from this Studio page (or it is too old). "
-                                     "Reload the page and send it again.")
-        return security.form_dict(form)
-
-    def temporal_link(self, run_id: str) -> str | None:
-        """The run in the Temporal Web UI, when its address is known."""
-        if not self.temporal_ui:
-            return None
-        return f"{self.temporal_ui.rstrip('/')}/namespaces/{self.client.connection.namespace}/workflows/{run_id}"
-
-    @property
-    def login_required(self) -> bool:
-        """True when a token is set (pages need a session)."""
-        return self.sessions.token is not None
 
 
 def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]] | None = None,
@@ -113,8 +64,6 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
         >>> app = create_studio(client, workflows=loaded.workflows, store=".tether/traces.db")
         >>> uvicorn.run(app, host="127.0.0.1", port=7300)
     """
-    from tether.studio import inbox, metrics, runs, start
-
     if isinstance(store, str | Path):
         store = SpanStore(store)
     sessions = Sessions(token, ttl=session_ttl, wrong_token_delay=wrong_token_delay)
@@ -131,12 +80,6 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
     app.state.studio = studio
     app.add_exception_handler(TetherError, _tether_error)
     return app
-
-
-def studio_of(request: Request) -> Studio:
-    """The Studio serving `request`."""
-    studio: Studio = request.app.state.studio
-    return studio
 
 
 async def _home(request: Request) -> Response:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from tether._labels import step_label
 from tether.engine.client import Client, RunDetail, RunSummary
-from tether.engine.history import StepRecord
+from tether.engine.records import StepRecord
 from tether.llm import _report as llm_report
 from tether.llm._types import Message, RunUsage, ToolCall
 from tether.observe import _spans as S

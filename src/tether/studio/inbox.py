@@ -16,8 +16,8 @@ from starlette.routing import Route
 from tether.errors import InvalidAnswer, NoWorker, RunStuck, TaskClosed, TaskNotFound, UsageError
 from tether.human import HumanTask
 from tether.studio import forms
-from tether.studio.app import Studio, studio_of
 from tether.studio.security import identity
+from tether.studio.state import Studio, studio_of
 
 WHO_FIELD = "answered_by"
 """The form field where someone may name who they answer for (kept as `claimed_by`)."""

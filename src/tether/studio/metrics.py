@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tether.studio import charts, data, render
-from tether.studio.app import Studio, studio_of
+from tether.studio.state import Studio, studio_of
 
 WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days"}
 

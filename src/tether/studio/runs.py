@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from tether.errors import RunNotFound, UsageError
 from tether.studio import charts, data
-from tether.studio.app import Studio, studio_of
+from tether.studio.state import Studio, studio_of
 
 STATUSES = ["running", "completed", "failed", "cancelled", "terminated", "timed out"]
 PAGE = 100

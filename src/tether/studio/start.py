@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tether.studio import forms
-from tether.studio.app import Studio, studio_of
+from tether.studio.state import Studio, studio_of
 from tether.workflow import Workflow
 
 

@@ -4,7 +4,7 @@ Any `@tether.step` given to `tether.Agent(tools=[...])` is a tool (name, descrip
 its docstring, JSON schema from its type hints); `tether.tool(...)` renames it, describes
 it or makes each call wait for a person's approval. `tether.mcp.stdio(...)` and
 `tether.mcp.http(...)` offer an MCP server's tools, each call a durable step in the
-server's zone. `tether.tools.mcp_server` serves a tether app's workflows as MCP tools.
+server's zone. `tether.mcp_server` serves a tether app's workflows as MCP tools.
 """
 
 from tether.llm._types import ToolCall, ToolSpec

@@ -21,13 +21,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tether import _registry
+from tether import _registry, _runtime
 from tether.durations import Duration, parse_duration
 from tether.errors import MCPServerFailed, StepFailed, UsageError
 from tether.step import RetryPolicy, StepOptions, check_zone, step
 from tether.tools import _sessions
 from tether.tools._tool import Tool, render_result, tool_name
-from tether.workflow import in_workflow
 
 LIST_STEP = "tether.mcp.list_tools"
 CALL_STEP = "tether.mcp.call_tool"
@@ -153,12 +152,11 @@ class MCPToolset:
         return MCPResult.model_validate(out)
 
     async def _run(self, s: Any, arg: Any, options: StepOptions) -> Any:
-        if not in_workflow():
+        rt = _runtime.current()
+        if not rt.in_workflow():
             return await s.fn(arg)
-        from tether.engine.durable import execute_step
-
         try:
-            return await execute_step(s, [arg], {}, options=options)
+            return await rt.execute_step(s, [arg], {}, options=options)
         except StepFailed as failed:
             if isinstance(failed.error, MCPServerFailed):
                 raise failed.error from None

@@ -8,14 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tether.observe._decisions import NOTE_MEMO_PREFIX
+from tether.engine.converter import decode_for_display
+from tether.engine.records import StepRecord
+from tether.observe._notes import NOTE_MEMO_PREFIX
 
 
 async def record_notes(ev: Any, steps: list[Any], conv: Any) -> None:
     """Append the notes and decisions a memo change carries to a run's step records, in order."""
-    from tether.engine.converter import decode_for_display
-    from tether.engine.history import StepRecord
-
     fields = ev.workflow_properties_modified_event_attributes.upserted_memo.fields
     keys = sorted(k for k in fields if k.startswith(NOTE_MEMO_PREFIX))
     if not keys:

@@ -17,10 +17,8 @@ taking a run over) they are rebuilt with the same ids and times and not exported
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -40,14 +38,15 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from tether.engine.durable import run_state
 from tether.errors import EgressBlocked
 from tether.observe import _metrics, _setup
 from tether.observe import _spans as S
+from tether.observe._run import RUN_KEY, egress_span, ns, replaying, run_telemetry
 
 MODEL_STEP = "tether.llm"
 """The activity type of model calls (`tether.llm.STEP_NAME`)."""
 
-RUN_KEY = "tether.observe"
 
 
 class TetherTracing(ClientInterceptor, Interceptor):
@@ -68,30 +67,27 @@ def interceptors() -> list[Any]:
     return [OpenTelemetryInterceptor(), TetherTracing()]
 
 
+def client_interceptors(telemetry: bool | None = None) -> list[Any]:
+    """Interceptors for a new Temporal client (its workers inherit them): none when telemetry is off.
+
+    Args:
+        telemetry: Force on or off; None decides from `TETHER_TELEMETRY` and whether spans
+            or metrics go anywhere in this process.
+    """
+    return interceptors() if _setup.telemetry_wanted(telemetry) else []
+
+
+def worker_interceptors(client_interceptors_: Sequence[Any], telemetry: bool | None = None) -> list[Any]:
+    """Interceptors a worker adds to those of its client (tether's, if the client lacks them)."""
+    return [] if has_tracing(client_interceptors_) else client_interceptors(telemetry)
+
+
 def has_tracing(items: Sequence[Any]) -> bool:
     """True when `items` (a client's interceptors) already include tether's."""
     return any(isinstance(i, TetherTracing) for i in items)
 
 
 # ---- workflow code ---------------------------------------------------------------------
-
-
-def replaying() -> bool:
-    """True while workflow code replays history (nothing may be exported or counted then)."""
-    return workflow.unsafe.is_replaying_history_events()
-
-
-def run_telemetry() -> dict[str, Any] | None:
-    """This run's telemetry state when the run is traced (workflow code only), else None."""
-    from tether.engine.durable import run_state
-
-    state: dict[str, Any] | None = run_state().get(RUN_KEY)
-    return state
-
-
-def ns(when: datetime) -> int:
-    """Nanoseconds since the epoch for a (workflow) datetime."""
-    return int(when.timestamp() * 1_000_000_000)
 
 
 class _RunSpans(WorkflowInboundInterceptor):
@@ -101,8 +97,6 @@ class _RunSpans(WorkflowInboundInterceptor):
         super().init(_StepSpans(outbound))
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-        from tether.engine.durable import run_state
-
         info = workflow.info()
         attrs = {S.RUN_ID: info.workflow_id, S.WORKFLOW: info.workflow_type,
                  "tether.temporal.run_id": info.run_id, "tether.task_queue": info.task_queue}
@@ -270,23 +264,16 @@ def _final(info: activity.Info, exc: BaseException) -> bool:
 # ---- other spans -------------------------------------------------------------------------
 
 
-def egress_span(blocked: BaseException) -> None:
-    """Record an egress block as a (zero-length, failed) span under the current span (once per block)."""
-    if getattr(blocked, "_tether_traced", False):
-        return
-    with contextlib.suppress(AttributeError):
-        blocked._tether_traced = True  # type: ignore[attr-defined]
-    attrs = {"tether.egress.label": str(getattr(blocked, "label", "")),
-             "tether.egress.zone": str(getattr(blocked, "zone", "")),
-             "tether.egress.destination": S.safe_text(str(getattr(blocked, "destination", "")), 300)}
-    in_wf = workflow.in_workflow()
-    if in_wf and run_telemetry() is None:
-        return
-    if in_wf:
-        attrs[S.RUN_ID] = workflow.info().workflow_id
-    elif activity.in_activity():
-        attrs[S.RUN_ID] = activity.info().workflow_id or ""
-    when = workflow.time_ns() if in_wf else time.time_ns()
-    span = _setup.tracer().start_span(S.EGRESS, attributes=attrs, start_time=when)
-    span.set_status(Status(StatusCode.ERROR, S.safe_text(str(blocked), 500)))
-    span.end(end_time=when)
+class ReplaySafeProviders:
+    """Tracer providers made with temporalio's replay-safe provider (workflow spans keep
+    their ids and times when a run is replayed on another worker)."""
+
+    def accepts(self, provider: Any) -> bool:
+        from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider
+
+        return isinstance(provider, ReplaySafeTracerProvider)
+
+    def create(self, resource: Any) -> Any:
+        from temporalio.contrib.opentelemetry import create_tracer_provider
+
+        return create_tracer_provider(resource=resource, shutdown_on_exit=False)
