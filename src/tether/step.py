@@ -10,7 +10,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
@@ -61,8 +61,9 @@ class StepOptions:
     heartbeat: timedelta | None
     non_retryable: tuple[str, ...]
     runs_on: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
     on_failure: Escalation | None = None
+    any_zone: bool = False
+    """Served by every worker, whatever its zone (tether's MCP steps: each call names its zone)."""
 
 
 class Step(Generic[P, R]):
@@ -209,6 +210,17 @@ def step(
     if fn is not None:
         return decorate(fn)
     return decorate  # type: ignore[return-value]  # the overloads of StepDecorator describe it
+
+
+def on_every_queue(s: Step[P, R]) -> Step[P, R]:
+    """`s`, served by every worker whatever its queue, and routed to a zone per call.
+
+    For tether's own steps whose zone is chosen by each call (an MCP server's tools run in
+    the server's zone), used as a decorator above `@step`.
+    """
+    out = Step(s.fn, name=s.name, options=replace(s.options, any_zone=True))
+    _registry.register_step(out)
+    return out
 
 
 def _check_on_failure(value: Any) -> Escalation | None:

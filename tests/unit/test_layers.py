@@ -45,3 +45,18 @@ def test_tether_keeps_its_layers_and_temporalio_stays_in_the_engine() -> None:
     done = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "3 kept, 0 broken" in done.stdout
+
+
+def test_an_external_package_outside_its_allowed_modules_is_found(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.contracts import OnlyUnderContract
+
+    _package(tmp_path, "engine_pkg", {"engine": "import json\n", "api": "from json import dumps\n", "core": "x = 1\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    graph = grimp.build_graph("engine_pkg", cache_dir=None, include_external_packages=True)
+    contract = OnlyUnderContract(name="json only in the engine", session_options={},
+                                 contract_options={"package": "engine_pkg", "external": "json",
+                                                   "allowed": ["engine_pkg.engine"]})
+    check = contract.check(graph, verbose=False)
+    assert not check.kept
+    assert [(module, line) for module, line, _ in check.metadata["found"]] == [("engine_pkg.api", 1)]

@@ -66,9 +66,9 @@ def serve(
 
 async def _serve(workflows: dict[str, Any], zones: list[str], conn: Connection, state_dir: Path, *, http: bool,
                  host: str, port: int, wait: float, worker: bool, allow_self_answer: bool = False) -> None:
+    from tether import mcp_server
     from tether.engine.session import has_workflow_poller, open_session
     from tether.engine.worker import MAIN, Worker
-    from tether import mcp_server
 
     async with contextlib.AsyncExitStack() as stack:
         streams = None if http else await stack.enter_async_context(mcp_server.stdio_streams())

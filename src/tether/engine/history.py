@@ -205,6 +205,7 @@ def _end(rec: StepRecord, status: str, when: datetime | None, failure: Any) -> N
     kind = failure.cause.application_failure_info.type if failure.HasField("cause") else ""
     text = cause or msg
     rec.error = f"{kind}: {text}" if kind else text
+    rec.error_type = kind or None
 
 
 async def merge_pending(steps: list[StepRecord], pending: Sequence[PendingActivityInfo],

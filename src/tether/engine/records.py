@@ -20,6 +20,7 @@ class StepRecord:
     scheduled_at: datetime | None = None
     ended_at: datetime | None = None
     error: str | None = None
+    error_type: str | None = None  # the failed step's error class, e.g. "EgressBlocked"
     last_failure: str | None = None
     input: list[Any] = field(default_factory=list)
     result: Any = None

@@ -64,7 +64,7 @@ class Worker:
         self.queues = [q if q == MAIN else check_zone(q) for q in (queues or [MAIN])]
         wfs = list(workflows) if workflows is not None else list(_registry.workflows.values())
         sts = list(steps) if steps is not None else list(_registry.steps.values())
-        sts += [s for s in _registry.steps.values() if s.options.extra.get("any_zone") and s not in sts]
+        sts += [s for s in _registry.steps.values() if s.options.any_zone and s not in sts]
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_steps)
         self._workers = [
             self._temporal_worker(q, wfs, sts, list(temporal_workflows), list(temporal_activities),
@@ -80,7 +80,7 @@ class Worker:
                          raw_acts: list[Callable[..., Any]], concurrency: int) -> TemporalWorker:
         zone = None if queue == MAIN else queue
         # built-in steps marked any_zone (MCP tool calls) run wherever the workflow routes them
-        activities = [step_activity(s) for s in sts if s.options.runs_on == zone or s.options.extra.get("any_zone")]
+        activities = [step_activity(s) for s in sts if s.options.runs_on == zone or s.options.any_zone]
         workflows: list[type] = []
         if zone is None:
             workflows = [wf.defn for wf in wfs] + raw_wfs

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from tether._labels import step_label
 from tether.engine.client import Client, RunDetail, RunSummary
 from tether.engine.records import StepRecord
+from tether.errors import EgressBlocked
 from tether.llm import _report as llm_report
 from tether.llm._types import Message, RunUsage, ToolCall
 from tether.observe import _spans as S
@@ -141,7 +142,7 @@ async def run_view(client: Client, store: SpanStore | None, run_id: str) -> RunV
                    notes=[s for s in detail.steps if s.kind == "note"],
                    tasks=[s for s in detail.steps if s.kind == "human"],
                    children=[s for s in detail.steps if s.kind == "child"],
-                   egress_errors=[s for s in detail.steps if "EgressBlocked" in (s.error or s.last_failure or "")],
+                   egress_errors=[s for s in detail.steps if s.error_type == EgressBlocked.__name__],
                    store_known=store is not None and store.exists)
     if view.store_known and store is not None:
         spans = store.run_spans(run_id)

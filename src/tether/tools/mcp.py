@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from tether import _registry, _runtime
 from tether.durations import Duration, parse_duration
 from tether.errors import MCPServerFailed, StepFailed, UsageError
-from tether.step import RetryPolicy, StepOptions, check_zone, step
+from tether.step import RetryPolicy, StepOptions, check_zone, on_every_queue, step
 from tether.tools import _sessions
 from tether.tools._tool import Tool, render_result, tool_name
 
@@ -82,15 +82,14 @@ class MCPResult(BaseModel):
     is_error: bool = False
 
 
-_ANY_ZONE = {"any_zone": True}
-
-
+@on_every_queue  # served on every queue, routed to the server's zone per call
 @step(name=LIST_STEP, attempts=RetryPolicy(max_attempts=3, initial_interval="1s"), timeout="2m")
 async def list_mcp_tools(server: MCPServer) -> list[MCPToolInfo]:
     """List an MCP server's tools (cached per worker process)."""
     return await _sessions.list_tools(server)
 
 
+@on_every_queue
 @step(name=CALL_STEP, attempts=RetryPolicy(max_attempts=3, initial_interval="1s"), timeout="5m")
 async def call_mcp_tool(call: MCPCall) -> MCPResult:
     """Call one tool of an MCP server; a tool-level error is a result, not a failure."""
@@ -99,10 +98,6 @@ async def call_mcp_tool(call: MCPCall) -> MCPResult:
     if problem:
         return MCPResult(text=f"invalid arguments: {problem}", is_error=True)
     return await _sessions.call_tool(call)
-
-
-for _s in (list_mcp_tools, call_mcp_tool):  # served on every queue, routed to the server's zone per call
-    _s.options = replace(_s.options, extra=_ANY_ZONE)
 
 
 class MCPToolset:
