@@ -18,11 +18,13 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from tether.errors import MaxTurnsExceeded, ModelError, ModelOutputInvalid, StepFailed, UsageError
+from tether.human import confirm
 from tether.llm._calls import _all_failed, _output, ask, default_model, error_lines
 from tether.llm._json import json_text
 from tether.llm._spec import parse_model
 from tether.llm._transcript import reply_message
 from tether.llm._types import Message, ModelCall, ModelReply, RunUsage, ToolCall
+from tether.observe import tool_call
 from tether.tools._tool import InvalidArguments, Tool, Toolset, as_tools
 from tether.workflow import continue_as_new, gather, in_workflow
 
@@ -267,8 +269,6 @@ class Agent(Generic[T]):
         return out
 
     async def _call(self, st: _State, call: ToolCall) -> Message:
-        from tether.observe import tool_call
-
         tool = st.tools.get(call.name)
         if tool is None:
             return _result(call, f"error: there is no tool named {call.name!r}; the tools are: "
@@ -297,8 +297,6 @@ class Agent(Generic[T]):
         return f"error: {text}" if is_error and not text.startswith("error") else text
 
     async def _approved(self, tool: Tool, call: ToolCall) -> bool:
-        from tether.human import confirm
-
         args = json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
         question = f"Agent {self.name!r} wants to call {tool.name} with {args}. Allow it?"
         return await confirm(question, assignee=tool.approver, timeout=tool.approval_timeout,

@@ -18,6 +18,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from pydantic import TypeAdapter, ValidationError
 
 from tether import _registry, _runtime
+from tether._sensitive import withhold
 from tether.durations import Duration, parse_duration
 from tether.errors import InvalidInput, UsageError
 
@@ -229,8 +230,6 @@ def heartbeat(*details: Any) -> None:
     Does nothing outside a step attempt. Details leave the step's zone (workflow code and
     `tether show` read them), so a sensitive value the step revealed is cut from them.
     """
-    from tether._sensitive import withhold
-
     _runtime.current().heartbeat(*withhold(details))
 
 

@@ -391,8 +391,6 @@ def _status_query(status: str) -> str:
     try:
         return _QUERY_STATUS[status.lower()]
     except KeyError:
-        from tether.errors import UsageError
-
         raise UsageError(f"unknown status {status!r}; use one of: "
                          f"{', '.join(_QUERY_STATUS)}") from None
 

@@ -17,6 +17,7 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 from temporalio.service import RetryConfig, TLSConfig
 
 from tether.engine import tracing
+from tether.engine.codec import codec_from_env
 from tether.engine.converter import data_converter
 from tether.errors import ConfigError, ServerUnavailable
 
@@ -127,8 +128,6 @@ class Connection:
 
     def payload_codec(self) -> PayloadCodec:
         """The codec payloads pass through: `codec`, else the keys configured in the environment."""
-        from tether.engine.codec import codec_from_env
-
         return self.codec if self.codec is not None else codec_from_env()
 
 

@@ -28,6 +28,8 @@ from temporalio.exceptions import TimeoutError as StepTimeout
 from tether._runtime import base_queue, zone_queue
 from tether.durations import parse_duration
 from tether.engine import liveness
+from tether.engine.boundary import zone_bound
+from tether.engine.tasks import TaskHandlers
 from tether.errors import ERROR_DETAIL, RunFailed, StepFailed, TetherError, error_data, error_from_data
 
 if TYPE_CHECKING:
@@ -152,8 +154,6 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
     run.__annotations__ = annotations
     class_name = f"_TetherWorkflow_{fn.__name__}"
     run.__name__, run.__qualname__, run.__module__ = "run", f"{class_name}.run", fn.__module__
-    from tether.engine.tasks import TaskHandlers  # human tasks: the answer update, the tasks query
-
     cls = type(class_name, (TaskHandlers,), {"run": workflow.run(run), "__module__": fn.__module__,
                                 "__qualname__": class_name, "__doc__": fn.__doc__})
     cls = workflow.defn(name=wf.name, failure_exception_types=[TetherError])(cls)
@@ -167,8 +167,6 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
 
 def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
     """Wrap a step's function as a Temporal activity definition (the function is not modified)."""
-    from tether.engine.boundary import zone_bound  # resolves handles in arguments, seals Sensitive results
-
     fn = zone_bound(step)
     run: Callable[..., Any]
 

@@ -18,7 +18,9 @@ from uuid import UUID
 from temporalio import activity, workflow
 
 from tether import _runtime
-from tether.engine import durable, liveness
+from tether.engine import durable, liveness, tasks
+from tether.engine.codec import FileStore, codec_from_env
+from tether.engine.converter import data_converter
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -94,8 +96,6 @@ class TemporalRuntime(_runtime.Runtime):
     def tasks(self, what: str) -> _runtime.TaskBoard:
         if not workflow.in_workflow():
             return super().tasks(what)
-        from tether.engine import tasks
-
         return tasks.Board()
 
     # ---- step attempts ----
@@ -151,8 +151,6 @@ class TemporalRuntime(_runtime.Runtime):
         for codec in getattr(_converter().payload_codec, "codecs", ()):
             if hasattr(codec, "store"):
                 return codec.store  # the zone's claim-check store
-        from tether.engine.codec import FileStore
-
         return FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
 
     def in_sandbox(self) -> bool:
@@ -163,7 +161,4 @@ def _converter() -> Any:
     """The data converter of the running attempt's client, else one built from this process's settings."""
     if activity.in_activity():
         return activity.client().data_converter
-    from tether.engine.codec import codec_from_env
-    from tether.engine.converter import data_converter
-
     return data_converter(codec_from_env())

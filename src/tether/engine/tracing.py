@@ -42,6 +42,7 @@ from tether.engine.durable import run_state
 from tether.errors import EgressBlocked
 from tether.observe import _metrics, _setup
 from tether.observe import _spans as S
+from tether.observe._models import model_request
 from tether.observe._run import RUN_KEY, egress_span, ns, replaying, run_telemetry
 
 MODEL_STEP = "tether.llm"
@@ -177,8 +178,6 @@ def _step_attrs(input: StartActivityInput) -> dict[str, Any]:
     if input.retry_policy is not None:
         attrs[S.STEP_MAX_ATTEMPTS] = input.retry_policy.maximum_attempts
     if input.activity == MODEL_STEP and input.args:
-        from tether.observe._models import model_request
-
         attrs.update(model_request(input.args[0], content=False))
     return attrs
 

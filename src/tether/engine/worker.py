@@ -13,11 +13,13 @@ from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
 
+from tether import _registry
 from tether._runtime import zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
 from tether.engine.client import Client
 from tether.engine.durable import step_activity
+from tether.engine.inbox import ensure_search_attributes
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
@@ -57,8 +59,6 @@ class Worker:
                  temporal_workflows: Sequence[type] = (),
                  temporal_activities: Sequence[Callable[..., Any]] = (),
                  max_concurrent_steps: int = 100, grace: Duration = "30s") -> None:
-        from tether import _registry
-
         self.client = client
         self.grace = parse_duration(grace, what="grace")
         self.queues = [q if q == MAIN else check_zone(q) for q in (queues or [MAIN])]
@@ -157,8 +157,6 @@ class Worker:
     async def _prepare(self) -> None:
         # human tasks publish open task ids in a search attribute the namespace must know
         if MAIN in self.queues and not getattr(self, "_prepared", False):
-            from tether.engine.inbox import ensure_search_attributes
-
             await ensure_search_attributes(self.client)
             self._prepared = True
 

@@ -13,6 +13,7 @@ from tether._sensitive import check_egress
 from tether.llm import _local, _providers, _tooltext
 from tether.llm._prices import cost_of
 from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
+from tether.llm._transcript import continue_stored
 from tether.llm._types import ModelCall, ModelReply
 from tether.observe._models import traced_model_call
 from tether.step import RetryPolicy, step
@@ -32,8 +33,6 @@ async def call_model(call: ModelCall) -> ModelReply:
         ConfigError: A key, extra or model file is missing here (not retryable).
     """
     if call.transcript is not None or call.keep_transcript:
-        from tether.llm._transcript import continue_stored  # agents: the conversation lives out of band
-
         return await continue_stored(call, _ask_once)
     return await _ask_once(call)
 

@@ -20,15 +20,20 @@ from pathlib import Path
 from tether.observe import _tasks  # noqa: F401  (human tasks as spans: subscribes to the engine's events)
 from tether.observe._logging import RunLogger, log, setup_logging
 from tether.observe._notes import decide, note
+from tether.observe._run import egress_span, tracing_here
 from tether.observe._setup import (
+    CONTENT_ENV,
+    GENAI_CONTENT_ENV,
     STORE_FILE,
     capture_content,
     capture_metrics,
     capture_spans,
+    env_flag,
     flush,
     serve_metrics,
     set_capture_content,
     store_path,
+    tracer_provider,
     use_store,
 )
 from tether.observe._store import SpanStore, StoredSpan
@@ -41,8 +46,6 @@ def egress_blocked(error: BaseException) -> None:
     Step attempts record the blocks they raise on their own; call this where a block is
     caught and handled, e.g. in workflow code that falls back to a local model.
     """
-    from tether.observe._run import egress_span, tracing_here
-
     if tracing_here():
         egress_span(error)
 
@@ -60,8 +63,6 @@ def setup_process(*, role: str, state_dir: Path | None = None, metrics_port: int
         capture: Content capture on/off (None: the role's default, or the environment).
         logs: Install the structured log handler.
     """
-    from tether.observe._setup import CONTENT_ENV, GENAI_CONTENT_ENV, env_flag
-
     if logs:
         setup_logging()
     if state_dir is not None and role in ("dev", "run"):
@@ -73,8 +74,6 @@ def setup_process(*, role: str, state_dir: Path | None = None, metrics_port: int
         set_capture_content(capture)
     if metrics_port is not None:
         serve_metrics(metrics_port)
-    from tether.observe._setup import tracer_provider
-
     tracer_provider()  # reads OTEL_EXPORTER_OTLP_* now, so the first client traces
 
 

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from opentelemetry import trace
 
 from tether import _runtime
+from tether.observe._spans import safe_text
 
 _FIELDS = ("run_id", "workflow", "step", "attempt", "trace_id", "span_id")
 
@@ -68,8 +69,6 @@ class JsonFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        from tether.observe._spans import safe_text
-
         data: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name,
@@ -91,8 +90,6 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
-        from tether.observe._spans import safe_text
-
         line = safe_text(super().format(record), 20_000)
         ctx = [f"{k}={getattr(record, k)}" for k in ("run_id", "step", "attempt", "trace_id")
                if getattr(record, k, None) is not None]

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tether._version import __version__
 from tether.errors import ConfigError
+from tether.observe._store import SqliteSpanExporter
 
 TRACER_NAME = "tether"
 STORE_ENV = "TETHER_TRACE_STORE"
@@ -211,8 +212,6 @@ def use_store(path: Path) -> Path:
 
     Also sets `TETHER_TRACE_STORE`, so worker processes started from here store too.
     """
-    from tether.observe._store import SqliteSpanExporter
-
     path = Path(path)
     with _lock:
         tracer_provider()

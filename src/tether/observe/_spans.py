@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from tether._sensitive import redact
+
 RUN = "run"
 STEP = "step"
 ATTEMPT = "attempt"
@@ -80,8 +82,6 @@ def safe_text(text: str, limit: int = MAX_TEXT) -> str:
         >>> safe_text("SSN is 123-45-6789")   # after a step here stored or revealed it as "ssn"
         'SSN is <ssn withheld>'
     """
-    from tether._sensitive import redact
-
     text = redact(text)
     if len(text) > limit:
         text = text[: limit - 12] + f"…(+{len(text) - limit + 12})"

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tether._files import private_file
+from tether.durations import parse_duration
 from tether.errors import ConfigError
 
 _SCHEMA = """
@@ -71,8 +72,6 @@ class SqliteSpanExporter(SpanExporter):
 
     def __init__(self, path: str | Path) -> None:
         import os
-
-        from tether.durations import parse_duration
 
         self.path = Path(path)
         self.retention = parse_duration(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION, what=RETENTION_ENV)
@@ -233,12 +232,3 @@ def _span(row: tuple[Any, ...]) -> StoredSpan:
     return StoredSpan(trace_id=row[0], span_id=row[1], parent_id=row[2], name=row[3], kind=row[4],
                       start_ns=int(row[5]), end_ns=int(row[6]), status=row[7], status_message=row[8],
                       attributes=json.loads(row[9]), events=events)
-
-
-def from_readable(spans: Iterable[ReadableSpan]) -> list[StoredSpan]:
-    """Finished in-memory spans (e.g. from a test capture) in the store's form."""
-    out = []
-    for s in spans:
-        r = _row(s)
-        out.append(_span((r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[12], r[13])))
-    return sorted(out, key=lambda s: s.start_ns)

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
+from tether._sensitive import KIND
 from tether.durations import Duration, parse_duration
 from tether.errors import UsageError
 from tether.llm._types import ToolSpec
@@ -187,8 +188,6 @@ def render_result(value: Any) -> str:
 
 
 def _previews(data: Any) -> Any:
-    from tether._sensitive import KIND
-
     if isinstance(data, dict):
         if data.get("kind") == KIND:
             return f"<{data.get('label', 'value')} (sensitive): {data.get('preview') or 'withheld'}>"
