@@ -31,6 +31,7 @@ from tether.workflow import Workflow
 
 if TYPE_CHECKING:
     from tether.engine.inbox import TaskInbox
+    from tether.engine.schedules import Schedules
 
 _STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -298,6 +299,13 @@ class Client:
         from tether.engine.inbox import TaskInbox
 
         return TaskInbox(self)
+
+    @property
+    def schedules(self) -> Schedules:
+        """Schedules that start runs on a cron or an interval: create, list, pause, trigger, delete."""
+        from tether.engine.schedules import Schedules
+
+        return Schedules(self)
 
     async def list_runs(self, *, workflow: str | None = None, status: str | None = None,
                         task_queue: str | None = None, limit: int = 20,
