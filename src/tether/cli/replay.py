@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +54,8 @@ def replay_command(
     """
     if sum(x is not None for x in (since, run_id, files or None)) > 1:
         raise UsageError("give one of --since, --run or --file")
+    if os.environ.get("TETHER_DEBUG") != "1":  # each diverging run is one line below, not a traceback
+        logging.getLogger("temporalio").setLevel(logging.CRITICAL)
     loaded = load_app(app_spec)
     window = parse_duration(since, what="--since") if since else None
 

@@ -7,6 +7,7 @@ what a worker deploying this code would find.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -17,7 +18,8 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
@@ -25,7 +27,6 @@ from temporalio.workflow import NondeterminismError
 from tether.engine.app import App
 from tether.engine.client import Client, _quote
 from tether.engine.codec import codec_from_env
-from tether.engine.connection import core_runtime
 from tether.engine.converter import data_converter
 from tether.engine.sandbox import sandbox_runner
 from tether.errors import RunNotFound, TetherError, UsageError
@@ -99,8 +100,8 @@ async def replay(app: App, histories: Sequence[WorkflowHistory], *,
     replayer = Replayer(
         workflows=[wf.defn for wf in app.workflows.values()] + list(app.temporal_workflows),
         workflow_runner=sandbox_runner(m for wf in app.workflows.values() for m in wf.passthrough),
-        data_converter=converter or data_converter(codec_from_env()),
-        runtime=core_runtime())  # the core's warnings go through Python logging, not raw to stderr
+        data_converter=_readable_failures(converter or data_converter(codec_from_env())),
+        runtime=_quiet_runtime())
     async def each() -> AsyncIterator[WorkflowHistory]:
         for h in histories:
             yield h
@@ -119,6 +120,26 @@ def _outcome(history: WorkflowHistory, failure: Exception | None) -> ReplayOutco
     reason = _reason(failure)
     where = _divergence(history, failure) if isinstance(failure, NondeterminismError) else None
     return ReplayOutcome(history.workflow_id, workflow, False, where, reason)
+
+
+_runtime: Runtime | None = None
+
+
+def _quiet_runtime() -> Runtime:
+    """An SDK core runtime that keeps its warning about each diverging run off the terminal
+    (the report says it in one line). Not the workers' log-forwarding runtime: a forwarded
+    line late in a script's life holds up interpreter exit."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+            filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
+    return _runtime
+
+
+def _readable_failures(converter: DataConverter) -> DataConverter:
+    # failures replay raises stay in this process: keep their messages readable (workers encrypt
+    # them for the server); payloads still decode with the converter's keys
+    return dataclasses.replace(converter, failure_converter_class=DefaultFailureConverter)
 
 
 _CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
