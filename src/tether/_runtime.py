@@ -159,6 +159,10 @@ class Runtime:
     async def unseal(self, data: bytes, kind: type[BaseModel]) -> Any:
         raise ConfigError("reading values stored out of band needs tether's engine (import tether.engine)")
 
+    def seals_privately(self) -> bool:
+        """True when `seal()` encrypts here (this process holds a payload key)."""
+        return False
+
     def blob_store(self) -> Any:
         """The claim-check store of this zone (`put(name, bytes)`, `get(name)`)."""
         raise ConfigError("the payload store needs tether's engine (import tether.engine)")
@@ -188,6 +192,9 @@ class LocalRun(Runtime):
 
     async def unseal(self, data: bytes, kind: type[BaseModel]) -> Any:
         return await self.around.unseal(data, kind)
+
+    def seals_privately(self) -> bool:
+        return self.around.seals_privately()
 
     def blob_store(self) -> Any:
         return self.around.blob_store()

@@ -285,6 +285,14 @@ def check_egress(payload: Any, *, destination: str, zone: str | None = None) -> 
         raise EgressBlocked(label=label, zone=origin, destination=destination)
 
 
+def carries_sensitive(payload: Any) -> bool:
+    """True when `payload` holds any handle, or (outside workflow code) the text of a value
+    this process revealed or stored: it must not be kept anywhere outside its zone's vault."""
+    data = to_jsonable_python(payload, fallback=str)
+    seen = [] if current_zone() is None else _seen.snapshot()
+    return _first_leak(data, None, seen) is not None
+
+
 def _first_leak(data: Any, target: str | None, seen: list[tuple[str, str, str]], *,
                 handles: bool = True) -> tuple[str, str] | None:
     """(label, zone) of the first sensitive value in `data` that does not belong to `target`.

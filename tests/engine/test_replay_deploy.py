@@ -111,7 +111,7 @@ async def test_replay_passes_fails_on_swapped_steps_and_passes_with_patched(
 def test_a_history_file_that_is_not_one(tmp_path: Path) -> None:
     bad = tmp_path / "h.json"
     bad.write_text('{"nothing": 1}')
-    with pytest.raises(tether.UsageError, match="no workflow history events.*tether history export"):
+    with pytest.raises(tether.UsageError, match=r"no workflow history events.*tether history export"):
         replay("tests.apps.lifecycle", bad)
     with pytest.raises(tether.UsageError, match="cannot read history file"):
         replay("tests.apps.lifecycle", tmp_path / "missing.json")

@@ -37,7 +37,7 @@ app.add_typer(history_app, name="history", rich_help_panel="Runs")
 
 @app.command("replay", rich_help_panel="Runs")
 def replay_command(
-    app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file with the workflows as they are now.")],
+    app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file: the workflows as they are now.")],
     since: Annotated[str | None, typer.Option(help="Replay runs started within this long, e.g. 24h (default).")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Replay this run only.")] = None,
     files: Annotated[list[Path] | None, typer.Option(

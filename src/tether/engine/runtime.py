@@ -147,6 +147,9 @@ class TemporalRuntime(_runtime.Runtime):
         (value,) = await _converter().decode([Payload.FromString(data)], [kind])
         return value
 
+    def seals_privately(self) -> bool:
+        return getattr(_converter().payload_codec, "keyring", None) is not None
+
     def blob_store(self) -> Any:
         for codec in getattr(_converter().payload_codec, "codecs", ()):
             if hasattr(codec, "store"):

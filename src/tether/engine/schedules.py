@@ -19,6 +19,7 @@ from temporalio.client import (
     ScheduleDescription,
     ScheduleHandle,
     ScheduleIntervalSpec,
+    ScheduleListActionStartWorkflow,
     ScheduleListDescription,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -101,7 +102,7 @@ def _spec(cron: str | None, every: Duration | None) -> tuple[ScheduleSpec, str]:
     if cron is not None:
         text = check_cron(cron)
         return ScheduleSpec(cron_expressions=[text]), f"cron {text}"
-    interval = parse_duration(every, what="--every")
+    interval = parse_duration(every, what="--every")  # type: ignore[arg-type]  # not None: checked above
     if interval.total_seconds() < 1:
         raise UsageError(f"--every must be at least 1s, got {every!r}")
     return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]), f"every {_short(interval)}"
@@ -275,7 +276,8 @@ def _from_description(desc: ScheduleDescription, when: str | None) -> ScheduleIn
 def _from_listing(item: ScheduleListDescription, when: str | None) -> ScheduleInfo:
     sched = item.schedule
     info = item.info
-    workflow = sched.action.workflow if sched is not None else "?"
+    action = sched.action if sched is not None else None
+    workflow = action.workflow if isinstance(action, ScheduleListActionStartWorkflow) else "?"
     note = (sched.state.note or "") if sched is not None else ""
     when = when or (_when(sched.spec) if sched is not None else "?")
     return ScheduleInfo(

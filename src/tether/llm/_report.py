@@ -52,7 +52,9 @@ def step_label(step: Any) -> str:
         call.purpose, call.purpose)
     rnd = "" if call.round_label == "first" else f" · {call.round_label}"
     why = f" ({_short(call.reason)})" if call.reason else ""
-    return f"llm {call.model} · {what}{rnd}{why}"
+    reply = reply_of(step)
+    cached = " · cached" if reply is not None and reply.cached else ""
+    return f"llm {call.model} · {what}{rnd}{cached}{why}"
 
 
 def _short(text: str, limit: int = 120) -> str:

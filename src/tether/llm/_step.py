@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 
 from tether._sensitive import check_egress
 from tether.llm import _local, _providers, _tooltext
+from tether.llm._cache import cached
 from tether.llm._prices import cost_of
 from tether.llm._spec import ModelSpec, check_ready, parse_model, scripted
 from tether.llm._transcript import continue_stored
@@ -32,9 +33,10 @@ async def call_model(call: ModelCall) -> ModelReply:
         ModelError: The provider failed (retryable for 429/5xx/timeouts, not for 4xx).
         ConfigError: A key, extra or model file is missing here (not retryable).
     """
+    ask = cached(_ask_once)  # off unless TETHER_MODEL_CACHE is set (development)
     if call.transcript is not None or call.keep_transcript:
-        return await continue_stored(call, _ask_once)
-    return await _ask_once(call)
+        return await continue_stored(call, ask)
+    return await ask(call)
 
 
 @traced_model_call  # a GenAI span per call: model, tokens, cost, repair round, fallback position

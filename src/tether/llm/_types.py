@@ -113,6 +113,8 @@ class ModelReply(BaseModel):
         finish_reason: Why generation stopped ("stop", "length", …), if reported.
         seconds: Wall time of the provider call.
         tool_calls: Tools the model asked to call (empty for a final reply).
+        cached: Answered from the development model-call cache (`TETHER_MODEL_CACHE`): no
+            request was sent, no tokens or cost were spent.
         transcript: Reference of the stored conversation including this reply (when the
             call kept its transcript out of band).
     """
@@ -126,6 +128,7 @@ class ModelReply(BaseModel):
     seconds: float = 0.0
     tool_calls: list[ToolCall] = Field(default_factory=list)
     transcript: str | None = None
+    cached: bool = False
 
 
 class ChatResult(BaseModel):

@@ -17,5 +17,6 @@ from tether.testing.scripted import ScriptedModel, final, tool_call, tool_calls
 from tether.testing.server import run_worker_process, unique_queue
 from tether.testing.waiting import eventually
 
-__all__ = ["ChatServer", "Received", "Reply", "ReplayIncompatible", "ScriptedModel", "block_cloud_models", "chat_error",
-           "chat_reply", "eventually", "final", "replay", "run_worker_process", "tool_call", "tool_calls", "unique_queue"]
+__all__ = ["ChatServer", "Received", "ReplayIncompatible", "Reply", "ScriptedModel", "block_cloud_models",
+           "chat_error", "chat_reply", "eventually", "final", "replay", "run_worker_process", "tool_call",
+           "tool_calls", "unique_queue"]
