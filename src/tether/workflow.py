@@ -13,7 +13,7 @@ import typing
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,6 +31,11 @@ def in_workflow() -> bool:
     return _runtime.current().in_workflow()
 
 
+Versioning = Literal["pinned", "auto-upgrade"]
+VERSIONING: tuple[Versioning, ...] = ("pinned", "auto-upgrade")
+"""How runs of a workflow follow deploys of versioned workers (see `workflow(versioning=)`)."""
+
+
 class Workflow(Generic[P, R]):
     """An async function made a durable workflow by `@workflow`.
 
@@ -39,7 +44,7 @@ class Workflow(Generic[P, R]):
     """
 
     def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, name: str,
-                 passthrough: Sequence[str] = ()) -> None:
+                 passthrough: Sequence[str] = (), versioning: Versioning | None = None) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise UsageError(f"@workflow needs an `async def` function, {fn.__qualname__} is not")
         if isinstance(passthrough, str) or not all(isinstance(m, str) and m for m in passthrough):
@@ -47,6 +52,9 @@ class Workflow(Generic[P, R]):
         self.fn = fn
         self.name = name
         self.passthrough = tuple(passthrough)
+        if versioning not in (None, *VERSIONING):
+            raise UsageError(f"workflow {name!r}: versioning={versioning!r}; use one of: {', '.join(VERSIONING)}")
+        self.versioning = versioning
         self.hints = typing.get_type_hints(fn)
         params = list(inspect.signature(fn).parameters.values())
         if len(params) > 1 or any(p.kind not in _POSITIONAL for p in params):
@@ -126,13 +134,14 @@ def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
 
 @overload
 def workflow(
-    fn: None = None, /, *, name: str | None = None, passthrough: Sequence[str] = ()
+    fn: None = None, /, *, name: str | None = None, passthrough: Sequence[str] = (),
+    versioning: Versioning | None = None,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
 
 
 def workflow(
     fn: Callable[P, Coroutine[Any, Any, R]] | None = None, /, *, name: str | None = None,
-    passthrough: Sequence[str] = (),
+    passthrough: Sequence[str] = (), versioning: Versioning | None = None,
 ) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
     """Make an async function a durable workflow that runs on Temporal.
 
@@ -150,6 +159,10 @@ def workflow(
         passthrough: Modules the sandbox should share with the worker instead of
             re-importing them per run, e.g. `["httpx"]` for a workflow file that imports
             httpx for its steps. Only for modules whose use in workflow code is deterministic.
+        versioning: On workers deployed with a build id (`TETHER_BUILD_ID`): "pinned" runs
+            finish on the build they started on (keep its workers until they drain);
+            "auto-upgrade" runs move to the current build (check with `tether replay`).
+            Default: the worker's choice (auto-upgrade).
 
     Example:
         >>> @workflow
@@ -158,7 +171,7 @@ def workflow(
     """
 
     def decorate(func: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
-        wf = Workflow(func, name=name or func.__name__, passthrough=passthrough)
+        wf = Workflow(func, name=name or func.__name__, passthrough=passthrough, versioning=versioning)
         _registry.register_workflow(wf)
         return wf
 

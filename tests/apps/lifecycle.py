@@ -32,3 +32,14 @@ async def ask_twice(q: Question) -> list[str]:
     first = await llm.chat(q.prompt, model=q.model)
     second = await llm.chat(q.prompt, model=q.model)
     return [first.text, second.text]
+
+
+@tether.step
+def settle(seconds: float) -> str:
+    return f"settled after {seconds:g}s"
+
+
+@tether.workflow(versioning="pinned")
+async def pinned_settlement(seconds: float) -> str:
+    await tether.sleep(seconds)
+    return await settle(seconds)

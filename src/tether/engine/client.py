@@ -30,6 +30,7 @@ from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow,
 from tether.workflow import Workflow
 
 if TYPE_CHECKING:
+    from tether.engine.deployments import Deployments
     from tether.engine.inbox import TaskInbox
     from tether.engine.schedules import Schedules
 
@@ -306,6 +307,13 @@ class Client:
         from tether.engine.schedules import Schedules
 
         return Schedules(self)
+
+    @property
+    def deployments(self) -> Deployments:
+        """Versioned worker deployments: make a build current, see which builds still hold runs."""
+        from tether.engine.deployments import Deployments
+
+        return Deployments(self)
 
     async def list_runs(self, *, workflow: str | None = None, status: str | None = None,
                         task_queue: str | None = None, limit: int = 20,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -132,6 +133,11 @@ async def run_child(wf: Workflow[Any, Any], args: list[Any]) -> Any:
 # ---- the generated Temporal definitions ------------------------------------------------
 
 
+VERSIONING_BEHAVIOR = {None: VersioningBehavior.UNSPECIFIED, "pinned": VersioningBehavior.PINNED,
+                       "auto-upgrade": VersioningBehavior.AUTO_UPGRADE}
+"""`@tether.workflow(versioning=)` as Temporal's versioning behavior (unspecified: the worker's default)."""
+
+
 def workflow_class(wf: Workflow[Any, Any]) -> type:
     """Generate the Temporal workflow class that runs `wf.fn`.
 
@@ -156,7 +162,8 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
     run.__name__, run.__qualname__, run.__module__ = "run", f"{class_name}.run", fn.__module__
     cls = type(class_name, (TaskHandlers,), {"run": workflow.run(run), "__module__": fn.__module__,
                                 "__qualname__": class_name, "__doc__": fn.__doc__})
-    cls = workflow.defn(name=wf.name, failure_exception_types=[TetherError])(cls)
+    cls = workflow.defn(name=wf.name, failure_exception_types=[TetherError],
+                        versioning_behavior=VERSIONING_BEHAVIOR[wf.versioning])(cls)
     import sys
 
     module = sys.modules.get(fn.__module__)

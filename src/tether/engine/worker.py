@@ -7,29 +7,50 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
+from temporalio.worker import WorkerDeploymentConfig, WorkerDeploymentVersion
 
 from tether import _registry
 from tether._runtime import zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
 from tether.engine.client import Client
-from tether.engine.durable import step_activity
+from tether.engine.durable import VERSIONING_BEHAVIOR, step_activity
 from tether.engine.inbox import ensure_search_attributes
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
 from tether.step import Step, check_zone
-from tether.workflow import Workflow
+from tether.workflow import VERSIONING, Versioning, Workflow
 
 MAIN = "main"
 """Name of the main queue in `queues=`: workflow code and steps without a zone."""
 
 STICKY_TIMEOUT = timedelta(seconds=3)
+
+
+def deployment_config(client: Client, build_id: str | None, deployment: str | None,
+                      versioning: Versioning) -> WorkerDeploymentConfig | None:
+    """Temporal's worker-deployment settings for a worker of build `build_id` (None: unversioned).
+
+    Raises:
+        UsageError: `versioning` is not "pinned" or "auto-upgrade", or a name is blank.
+    """
+    build = (build_id if build_id is not None else os.environ.get("TETHER_BUILD_ID", "")).strip()
+    if not build:
+        return None
+    if versioning not in VERSIONING:
+        raise UsageError(f"versioning={versioning!r}; use one of: {', '.join(VERSIONING)}")
+    name = (deployment or os.environ.get("TETHER_DEPLOYMENT") or client.connection.task_queue).strip()
+    if not name:
+        raise UsageError("the deployment name must not be empty; set TETHER_DEPLOYMENT or leave it unset")
+    return WorkerDeploymentConfig(version=WorkerDeploymentVersion(name, build), use_worker_versioning=True,
+                                  default_versioning_behavior=VERSIONING_BEHAVIOR[versioning])
 
 
 class Worker:
@@ -47,6 +68,14 @@ class Worker:
         grace: On shutdown, how long step attempts in flight may take to finish and report
             their results (default 30 s). What still runs after that is handed back to the
             engine and retried at once on another worker.
+        build_id: This deploy's build (default: `TETHER_BUILD_ID`). With one, the worker
+            joins Temporal's worker deployment `deployment` as version `build_id`: runs
+            started on a build stay on it ("pinned" workflows) or move to the current build
+            ("auto-upgrade"), so a deploy never hands a run to code it was not started on
+            without saying so. Make a build current with `tether deployments promote`.
+        deployment: The deployment's name (default: `TETHER_DEPLOYMENT`, else the main queue).
+        versioning: Default for workflows that do not choose (`@workflow(versioning=)`):
+            "auto-upgrade" (default) or "pinned".
 
     Example:
         >>> async with Worker(client, queues=["main", "vault"]):
@@ -58,8 +87,11 @@ class Worker:
                  queues: Sequence[str] | None = None,
                  temporal_workflows: Sequence[type] = (),
                  temporal_activities: Sequence[Callable[..., Any]] = (),
-                 max_concurrent_steps: int = 100, grace: Duration = "30s") -> None:
+                 max_concurrent_steps: int = 100, grace: Duration = "30s",
+                 build_id: str | None = None, deployment: str | None = None,
+                 versioning: Versioning = "auto-upgrade") -> None:
         self.client = client
+        self.deployment = deployment_config(client, build_id, deployment, versioning)
         self.grace = parse_duration(grace, what="grace")
         self.queues = [q if q == MAIN else check_zone(q) for q in (queues or [MAIN])]
         wfs = list(workflows) if workflows is not None else list(_registry.workflows.values())
@@ -103,6 +135,7 @@ class Worker:
                 max_heartbeat_throttle_interval=timedelta(seconds=liveness.PULSE_EVERY),
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+                deployment_config=self.deployment,
                 interceptors=[LivenessInterceptor(),
                               *tracing.worker_interceptors(self.client.temporal.config()["interceptors"],
                                                            self.client.connection.telemetry)],

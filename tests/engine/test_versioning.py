@@ -1,0 +1,49 @@
+"""Versioned deploys on the real dev server: a pinned run stays on the build it started on while
+new runs go to the newly promoted build."""
+
+from __future__ import annotations
+
+import pytest
+
+import tether
+from tests.apps import lifecycle
+from tether.engine.deployments import DeploymentNotFound, run_build
+from tether.testing import eventually
+
+
+async def test_a_pinned_run_finishes_on_its_build_while_new_runs_use_the_new_one(
+        tether_client: tether.Client) -> None:
+    deployments = tether_client.deployments
+    with pytest.raises(DeploymentNotFound, match="TETHER_BUILD_ID"):
+        await deployments.describe()
+
+    async def promoted(build: str) -> None:  # possible once the build's workers have polled
+        try:
+            await deployments.promote(build)
+        except (DeploymentNotFound, tether.UsageError) as exc:
+            raise AssertionError(str(exc)) from exc
+
+    async with tether.Worker(tether_client, build_id="b1"):
+        await eventually(lambda: promoted("b1"), timeout=30)
+        old = await tether_client.start(lifecycle.pinned_settlement, 3.0)
+
+        async def on(run: tether.Run, build: str) -> None:
+            assert await run_build(tether_client, run.id) == build
+
+        await eventually(lambda: on(old, "b1"))
+        async with tether.Worker(tether_client, build_id="b2"):
+            await eventually(lambda: promoted("b2"), timeout=30)
+            new = await tether_client.start(lifecycle.pinned_settlement, 0.0)
+            assert await new.result(timeout=30) == "settled after 0s"
+            assert await old.result(timeout=30) == "settled after 3s"
+            await on(new, "b2")
+            await on(old, "b1")  # the deploy did not move the run in flight
+            info = await deployments.describe()
+    assert info.current == "b2"
+    status = {b.build_id: b.status for b in info.builds}
+    assert status["b2"] == "current" and status["b1"] in ("draining", "drained")  # the engine re-checks drainage lazily
+
+
+def test_a_blank_or_unknown_versioning_is_refused() -> None:
+    with pytest.raises(tether.UsageError, match="versioning='sometimes'"):
+        tether.workflow(versioning="sometimes")(lifecycle.invoice_batch.fn)  # type: ignore[arg-type]
