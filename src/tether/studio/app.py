@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from tether.errors import ConfigError, TetherError
 from tether.human import MAX_ANSWER_BYTES
 from tether.observe._store import SpanStore
-from tether.studio import api, inbox, metrics, render, runs, security, start
+from tether.studio import api, inbox, metrics, render, runs, schedules, security, start
 from tether.studio.security import SESSION_TTL, WRONG_TOKEN_DELAY, Sessions
 from tether.studio.state import Studio, studio_of
 
@@ -75,6 +75,7 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
         Route("/logout", _logout, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=render.STATIC), name="static"),
         *runs.routes(studio), *inbox.routes(studio), *metrics.routes(studio), *start.routes(studio),
+        *schedules.routes(studio),
     ]
     app = api.create_app(client, max_body=max_body, routes=routes, sessions=sessions, loopback_only=loopback_only)
     app.state.studio = studio
