@@ -394,7 +394,7 @@ class CodecChain(PayloadCodec):
 
 
 def build_codec(keyring: Keyring | None, *, store: PayloadStore | None = None,
-                threshold: int | None = None) -> CodecChain:
+                threshold: int | None = None, require_encryption: bool = True) -> CodecChain:
     """The codec tether uses: encryption (when a keyring is given), then claim checks.
 
     Args:
@@ -402,12 +402,16 @@ def build_codec(keyring: Keyring | None, *, store: PayloadStore | None = None,
         store: Claim-check store (default: `TETHER_PAYLOAD_STORE` or `.tether/payloads`).
         threshold: Size above which payloads are claim-checked (default:
             `TETHER_PAYLOAD_THRESHOLD` or 1 MB).
+        require_encryption: Refuse plaintext payloads on decode (False for readers that
+            run nothing from them, e.g. replay of a fixture recorded without keys).
     """
     store = store or FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
     if threshold is None:
         threshold = int(os.environ.get("TETHER_PAYLOAD_THRESHOLD") or DEFAULT_THRESHOLD)
     claim = ClaimCheckCodec(store, threshold=threshold)
-    return CodecChain(EncryptionCodec(keyring), claim) if keyring else CodecChain(claim)
+    if keyring is None:
+        return CodecChain(claim)
+    return CodecChain(EncryptionCodec(keyring, require_encryption=require_encryption), claim)
 
 
 def default_state_dir() -> Path:
