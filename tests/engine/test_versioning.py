@@ -3,6 +3,9 @@ new runs go to the newly promoted build."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import tether
@@ -42,6 +45,17 @@ async def test_a_pinned_run_finishes_on_its_build_while_new_runs_use_the_new_one
     assert info.current == "b2"
     status = {b.build_id: b.status for b in info.builds}
     assert status["b2"] == "current" and status["b1"] in ("draining", "drained")  # the engine re-checks drainage lazily
+    shown = subprocess.run([sys.executable, "-m", "tether", "deployments", "show", "--address",
+                            tether_client.connection.address, "--task-queue", tether_client.connection.task_queue],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"deployment {tether_client.connection.task_queue}: current build b2" in shown.stdout
+    assert "  b1  draining" in shown.stdout or "  b1  drained" in shown.stdout
+    again = subprocess.run([sys.executable, "-m", "tether", "deployments", "promote", "b3", "--address",
+                            tether_client.connection.address, "--task-queue", tether_client.connection.task_queue],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "cannot make build 'b3' current" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
 
 
 def test_a_blank_or_unknown_versioning_is_refused() -> None:

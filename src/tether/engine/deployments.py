@@ -84,7 +84,9 @@ class Deployments:
             await self._client.temporal.workflow_service.set_worker_deployment_current_version(request)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise DeploymentNotFound(name) from None
+                await self.describe(deployment)  # DeploymentNotFound when the deployment itself is unknown
+                raise UsageError(f"cannot make build {build_id!r} current in deployment {name!r}: no worker of "
+                                 f"that build has polled yet; start one with TETHER_BUILD_ID={build_id}") from None
             if exc.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.INVALID_ARGUMENT):
                 raise UsageError(f"cannot make build {build_id!r} current in deployment {name!r}: "
                                  f"{exc.message}; start a worker of that build first") from None

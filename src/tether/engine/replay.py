@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
@@ -242,12 +241,6 @@ async def fetch_histories(client: Client, app: App, *, since: timedelta | None =
     async for ex in client.temporal.list_workflows(query, limit=limit):
         found.append(await client.temporal.get_workflow_handle(ex.id, run_id=ex.run_id).fetch_history())
     return found
-
-
-def history_source(history: WorkflowHistory) -> dict[str, Any]:
-    """What a history is, for listings: run id, workflow and how many events it holds."""
-    first = history.events[0].workflow_execution_started_event_attributes
-    return {"run_id": history.workflow_id, "workflow": first.workflow_type.name, "events": len(history.events)}
 
 
 __all__ = ["ReplayIncompatible", "ReplayOutcome", "ReplayReport", "export_history", "fetch_histories",

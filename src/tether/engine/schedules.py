@@ -6,7 +6,6 @@ schedule keeps firing while no tether process runs; runs wait for a worker like 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -221,15 +220,6 @@ class Schedules:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ScheduleNotFound(schedule_id) from None
             raise
-
-    async def wait_listed(self, schedule_id: str, *, timeout: float = 5.0) -> None:
-        """Wait until `list()` shows `schedule_id` (the engine's listing lags a moment behind)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if any(s.id == schedule_id for s in await self.list()):
-                return
-            await asyncio.sleep(0.2)
 
 
 def _refused(exc: RPCError, cron: str | None) -> TetherError | RPCError:
