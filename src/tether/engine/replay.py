@@ -41,11 +41,11 @@ class ReplayOutcome:
     run_id: str
     workflow: str
     compatible: bool
-    diverged_at: str | None = None  # "step 1 'check' (history) vs 'book' (code)": where it parts ways
+    diverged_at: str | None = None  # "step 1 'load'": the first recorded step the code no longer schedules there
     reason: str | None = None  # the replayer's own words
 
     def line(self) -> str:
-        """One line for the terminal: `✓ run` or `✗ run: where, why`."""
+        """One line for the terminal: `ok    RUN (workflow)` or `FAIL  RUN (workflow) diverges at …: why`."""
         if self.compatible:
             return f"ok    {self.run_id} ({self.workflow})"
         where = f" at {self.diverged_at}" if self.diverged_at else ""
@@ -166,17 +166,16 @@ def _divergence(history: WorkflowHistory, failure: NondeterminismError) -> str |
     run makes it findable in `tether show`.
     """
     text = str(failure)
-    steps = [(i + 1, e) for i, e in enumerate(e for e in history.events
-                                             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)]
-    for position, event in steps:
-        a = event.activity_task_scheduled_event_attributes
-        if f"'{a.activity_type.name}'" in text and f"event {event.event_id} " in text + " ":
-            return f"step {position} '{a.activity_type.name}'"
-    for position, event in steps:  # no event id in the message: the first step it names
+    expected = _EXPECTED.search(text)  # the core names the recorded step it expected there
+    scheduled = (e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    for position, event in enumerate(scheduled, 1):
         name = event.activity_task_scheduled_event_attributes.activity_type.name
-        if f"'{name}'" in text:
-            return f"step {position} '{name}'"
+        if (expected.group(1) == name) if expected else f"'{name}'" in text:
+            return f"step {position} '{name}'"  # a step name used twice: its first use
     return None
+
+
+_EXPECTED = re.compile(r"scheduled event '([^']+)'")
 
 
 def read_history_file(path: str | Path) -> WorkflowHistory:
