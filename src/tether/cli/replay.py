@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -95,4 +96,4 @@ def export(
         async with open_session(conn, state_dir) as s:
             return await export_history(s.client, run_id)
 
-    out.print(asyncio.run(go()), soft_wrap=True, markup=False, highlight=False)
+    sys.stdout.write(asyncio.run(go()) + "\n")  # as is: no console markup or emoji codes in a fixture
