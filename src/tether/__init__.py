@@ -40,7 +40,8 @@ from tether.errors import (
     UnknownWorkflow,
     UsageError,
 )
-from tether.human import Escalation, HumanTask, ask_human, confirm, escalate
+from tether.escalation import Escalation, escalate
+from tether.human import HumanTask, ask_human, confirm
 from tether.observe import decide, log, note
 from tether.step import RetryPolicy, Step, step
 from tether.tools import Tool, mcp, tool

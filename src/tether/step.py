@@ -19,7 +19,7 @@ from tether.durations import Duration, parse_duration
 from tether.errors import StepFailed, UsageError
 
 if TYPE_CHECKING:
-    from tether.human import Escalation
+    from tether.escalation import Escalation
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -224,7 +224,7 @@ def on_every_queue(s: Step[P, R]) -> Step[P, R]:
 
 
 def _check_on_failure(value: Any) -> Escalation | None:
-    from tether.human import Escalation
+    from tether.escalation import Escalation
 
     if value is None or isinstance(value, Escalation):
         return value

@@ -11,7 +11,9 @@ import tether
 from tests.apps.human_flows import Approval, Quote
 from tether._sensitive import Sensitive
 from tether.cli import tasks as cli_tasks
-from tether.human import _json, escalation_schema, split_task_id, validate_answer
+from tether.escalation import escalation_schema
+from tether.human import _json, validate_answer
+from tether.human_tasks import split_task_id
 
 
 def test_task_ids_carry_their_run() -> None:

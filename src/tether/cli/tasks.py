@@ -38,7 +38,7 @@ from tether.engine.connection import Connection
 from tether.engine.inbox import TaskList
 from tether.engine.session import open_session
 from tether.errors import UsageError
-from tether.human import HumanTask
+from tether.human_tasks import HumanTask
 
 tasks_app = typer.Typer(help="Human tasks: list, show and answer them.", no_args_is_help=False)
 app.add_typer(tasks_app, name="tasks", rich_help_panel="People")

@@ -41,7 +41,7 @@ from tether.errors import (
     TetherError,
     UsageError,
 )
-from tether.human import MAX_ANSWER_BYTES, HumanTask
+from tether.human_tasks import MAX_ANSWER_BYTES, HumanTask
 from tether.studio.security import Guard, Sessions, identity, is_loopback
 
 if TYPE_CHECKING:
