@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -123,6 +123,18 @@ class Agent(Generic[T]):
         >>> result = await support.run(ticket.text)
         >>> result.output, result.usage.cost
     """
+
+    @overload
+    def __init__(self: Agent[str], model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
+                 output_type: None = None, max_turns: int = 10, fallbacks: Sequence[str] = (),
+                 name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
+                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False) -> None: ...
+
+    @overload
+    def __init__(self: Agent[T], model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
+                 output_type: type[T], max_turns: int = 10, fallbacks: Sequence[str] = (),
+                 name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
+                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False) -> None: ...
 
     def __init__(self, model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
                  output_type: type[T] | None = None, max_turns: int = 10, fallbacks: Sequence[str] = (),

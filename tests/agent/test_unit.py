@@ -69,7 +69,7 @@ def test_plain_functions_become_steps_and_tool_names_are_cleaned() -> None:
 
 
 def test_results_as_text_keep_sensitive_values_out() -> None:
-    handle = Sensitive(zone="vault", id="abc123", label="ssn", preview="***-**-6789")
+    handle: Sensitive[str] = Sensitive(zone="vault", id="abc123", label="ssn", preview="***-**-6789")
 
     class Found(BaseModel):
         name: str

@@ -28,7 +28,7 @@ async def _serve(app: object) -> AsyncIterator[Api]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
                                            lifespan="off"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[assignment]  # pytest owns signals
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "the API server did not start"

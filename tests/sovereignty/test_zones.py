@@ -81,7 +81,7 @@ def test_dev_runs_zones_in_separate_processes(tmp_path: Path) -> None:
                             "--port", str(free_port()), "--ui-port", "0", "--state-dir", str(state)],
                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = []
+        lines: list[str] = []
         while not any("ready" in line for line in lines):
             line = dev.stdout.readline()  # type: ignore[union-attr]
             assert line, "".join(lines)

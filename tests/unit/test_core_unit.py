@@ -25,8 +25,9 @@ def test_bad_durations_name_the_fix(bad: object) -> None:
 
 
 def test_sync_step_runs_directly_outside_a_workflow() -> None:
-    assert basics.double(21) == 42
-    assert basics.price(basics.Order(id="x", amount=10)) == 11.9
+    # a sync step's call is typed awaitable (for workflows); outside one it returns the value itself
+    assert basics.double(21) == 42  # type: ignore[comparison-overlap]
+    assert basics.price(basics.Order(id="x", amount=10)) == 11.9  # type: ignore[comparison-overlap]
 
 
 async def test_async_step_runs_directly_outside_a_workflow() -> None:
