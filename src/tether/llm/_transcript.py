@@ -5,23 +5,22 @@ conversation is a chain of nodes `{parent, messages, tools}`; each node is named
 SHA-256 of its JSON (content-addressed: a retried step writes the same name), encrypted
 with the worker's payload codec exactly like a Temporal payload, and kept in the payload
 store of the worker's zone (the claim-check store: `TETHER_PAYLOAD_STORE`, else
-`.tether/payloads`). A model call then carries a reference plus the few new messages,
+`payloads` in the state folder). A model call then carries a reference plus the few new messages,
 and its reply names the conversation including the reply.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 
+from tether import settings
 from tether.errors import ConfigError
 from tether.llm._types import Message, ModelCall, ModelReply, ToolSpec
 
@@ -70,7 +69,8 @@ def _store(converter: Any) -> Any:
             return codec.store  # the zone's claim-check store
     from tether.codec import FileStore
 
-    return FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
+    configured = settings.current()
+    return FileStore(configured.payload_store or configured.state_dir / "payloads")
 
 
 async def put(node: Node) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tether import settings
 from tether.observe._decisions import decide, note, tool_call
 from tether.observe._logging import RunLogger, log, setup_logging
 from tether.observe._setup import (
@@ -89,13 +90,13 @@ def setup_process(*, role: str, state_dir: Path | None = None, metrics_port: int
         capture: Content capture on/off (None: the role's default, or the environment).
         logs: Install the structured log handler.
     """
-    from tether.observe._setup import CONTENT_ENV, GENAI_CONTENT_ENV, env_flag
+    from tether.observe._setup import GENAI_CONTENT_ENV, env_flag
 
     if logs:
         setup_logging()
     if state_dir is not None and role in ("dev", "run"):
         use_store(state_dir / STORE_FILE)
-    from_env = env_flag(CONTENT_ENV) is not None or env_flag(GENAI_CONTENT_ENV) is not None
+    from_env = settings.current().capture_content is not None or env_flag(GENAI_CONTENT_ENV) is not None
     if capture is None and role in ("dev", "run") and not from_env:
         capture = True
     if capture is not None:

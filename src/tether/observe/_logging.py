@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from opentelemetry import trace
+
+from tether import settings
 
 _FIELDS = ("run_id", "workflow", "step", "attempt", "trace_id", "span_id")
 
@@ -113,7 +114,7 @@ class StepFailureLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "__temporal_error_identifier", None) != "ActivityFailure" or not record.exc_info:
             return True
-        if os.environ.get("TETHER_DEBUG") == "1":
+        if settings.current().debug:
             return True
         exc = record.exc_info[1]
         if exc is None:
@@ -192,7 +193,7 @@ def setup_logging(level: int | str | None = None, *, json_lines: bool | None = N
     if _handler is not None:
         root.removeHandler(_handler)
     root.addHandler(handler)
-    root.setLevel(level or os.environ.get("TETHER_LOG_LEVEL", "INFO").upper())
+    root.setLevel(level or settings.current().log_level)
     _handler = handler
     return handler
 
