@@ -142,3 +142,29 @@ def test_the_settings_module_stays_in_the_core_layer() -> None:
     tether_imports = {m for m in imports if m.split(".")[0] == "tether"}
     assert tether_imports <= {"tether.errors", "tether.durations"}, tether_imports
     assert not any(m.split(".")[0] in ("temporalio", "typer", "opentelemetry", "pydantic") for m in imports)
+
+
+_CONSTANT = re.compile(r"^(\w+)\s*=\s*\"TETHER_", re.M)  # e.g. STORE_ENV = "TETHER_TRACE_STORE"
+_WRITE = re.compile(r"os\.environ\[[^\]]+\]\s*=(?!=)|os\.environ\.(?:setdefault|update|pop|popitem|clear)\b"
+                    r"|os\.(?:putenv|unsetenv)\b")
+_READ = re.compile(r"os\.(?:environ\.get\(|environ\[|getenv\()\s*([^,)\]]+)")
+
+
+def test_no_module_but_settings_reads_or_writes_a_tether_variable() -> None:
+    """Every TETHER_* variable goes through tether.settings; this keeps it so."""
+    files = [p for p in SRC.rglob("*.py") if p != SRC / "settings.py"]
+    constants = {name for p in files for name in _CONSTANT.findall(p.read_text())}
+    offending = []
+    for path in files:
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            reads = [m.group(1).strip() for m in _READ.finditer(line)]
+            if _WRITE.search(line) or any("TETHER_" in r or r in constants for r in reads):
+                offending.append(f"{path.relative_to(SRC)}:{lineno}: {line.strip()}")
+    assert not offending, "use tether.settings instead:\n" + "\n".join(offending)
+
+
+def test_the_check_above_catches_both_kinds() -> None:
+    lines = ['os.environ["TETHER_DEBUG"] = "1"', 'os.environ.setdefault("X", "1")',
+             'raw = os.environ.get("TETHER_VAULT")', "store = os.environ.get(STORE_ENV)"]
+    assert [bool(_WRITE.search(x)) for x in lines] == [True, True, False, False]
+    assert [m.group(1) for x in lines[2:] for m in _READ.finditer(x)] == ['"TETHER_VAULT"', "STORE_ENV"]
