@@ -377,10 +377,11 @@ def is_set(name: str) -> bool:
     return name in _cache.overrides or bool((os.environ.get(variable(name)) or "").strip())
 
 
-def secret_values() -> list[str]:
-    """The values of the secret settings (keys, tokens) as set now, even if another setting is malformed."""
-    values = [str(_cache.overrides.get(n) or "") for n, f in _FIELDS.items() if f.metadata["secret"]]
-    return [v for v in values + [os.environ.get(name, "") for name in SECRET_VARIABLES] if v]
+def secret_values() -> list[tuple[str, str]]:
+    """(variable, value) of the secret settings (keys, tokens) set now, even if another setting is malformed."""
+    found = [(variable(n), str(_cache.overrides.get(n) or "")) for n, f in _FIELDS.items() if f.metadata["secret"]]
+    found += [(name, os.environ.get(name, "")) for name in SECRET_VARIABLES]
+    return [(name, value) for name, value in found if value]
 
 
 def _typed(name: str, value: Any) -> Any:

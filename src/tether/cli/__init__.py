@@ -91,9 +91,10 @@ def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = Fals
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{8,}")
 
 
-def _secret_parts(value: str) -> list[str]:
-    # "ID:KEY,ID:KEY" (TETHER_KEYS): key ids name keys in messages and are no secret
-    return [part.rpartition(":")[2].strip() for part in value.split(",")] + re.split(r"[,:\s]+", value)
+def _secret_parts(name: str, value: str) -> list[str]:
+    if name == "TETHER_KEYS":  # "ID:KEY,ID:KEY": key ids name keys in messages and are no secret
+        return [entry.rpartition(":")[2].strip() for entry in value.split(",")]
+    return re.split(r"[,:\s]+", value)
 
 
 def without_secrets(text: str) -> str:
@@ -102,7 +103,7 @@ def without_secrets(text: str) -> str:
     Error lines end up in terminals, CI logs and tickets; a message that quotes part of a
     malformed key (`got an entry 'c2VjcmV0…'`) must not carry it there.
     """
-    secrets = [v for value in settings.secret_values() for v in _secret_parts(value) if len(v) >= 8]
+    secrets = [v for name, value in settings.secret_values() for v in _secret_parts(name, value) if len(v) >= 8]
     if not secrets:
         return text
     return _WORD.sub(lambda m: "[redacted]" if any(m.group(0) in s for s in secrets) else m.group(0), text)
