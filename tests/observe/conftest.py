@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tether
-from tether import observe
+from tether import observe, settings
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.testing import unique_queue
@@ -48,8 +48,9 @@ def metrics() -> Iterator[InMemoryMetricReader]:
 def capture_on() -> Iterator[None]:
     """Content capture on for the test (process-wide), restored afterwards."""
     before = observe._setup._state.capture_content
-    observe.set_capture_content(True)
-    yield
+    with settings.override():  # set_capture_content also sets the capture_content setting
+        observe.set_capture_content(True)
+        yield
     observe._setup._state.capture_content = before
 
 

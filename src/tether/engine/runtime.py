@@ -8,16 +8,14 @@ Python (the base `Runtime`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 from temporalio import activity, workflow
 
-from tether import _runtime
+from tether import _runtime, settings
 from tether.engine import durable, liveness, tasks
 from tether.engine.codec import FileStore, codec_from_env
 from tether.engine.converter import data_converter
@@ -151,7 +149,8 @@ class TemporalRuntime(_runtime.Runtime):
         for codec in getattr(_converter().payload_codec, "codecs", ()):
             if hasattr(codec, "store"):
                 return codec.store  # the zone's claim-check store
-        return FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
+        configured = settings.current()
+        return FileStore(configured.payload_store or configured.state_dir / "payloads")
 
     def in_sandbox(self) -> bool:
         return workflow.unsafe.in_sandbox()

@@ -7,7 +7,6 @@ here, in workflow code, so each re-ask is its own step in the run's history.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -16,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from tether import _runtime
+from tether import settings as tether_settings
 from tether._sensitive import check_egress
 from tether.durations import Duration, parse_duration
 from tether.errors import (
@@ -116,7 +116,7 @@ def _positive(value: Duration, what: str) -> timedelta:
 
 def default_model() -> str:
     """The model calls use when they name none (see `configure`)."""
-    return _state().settings.model or _process.settings.model or os.environ.get("TETHER_MODEL") \
+    return _state().settings.model or _process.settings.model or tether_settings.current().model \
         or DEFAULT_MODEL
 
 

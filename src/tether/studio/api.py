@@ -69,7 +69,7 @@ def create_app(client: Client, *, token: str | Mapping[str, str] | None = None,
             False when serving on another address.
 
     Example:
-        >>> app = create_app(client, token=os.environ.get("TETHER_API_TOKEN"))
+        >>> app = create_app(client, token=settings.current().api_token)
         >>> uvicorn.run(app, host="127.0.0.1", port=7300)
     """
     api = _Handlers(client, max_body)
