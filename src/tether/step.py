@@ -119,22 +119,34 @@ class Step(Generic[P, R]):
         return f"<tether step {self.name!r}{zone}>"
 
 
+class SyncStep(Step[P, R]):
+    """A step made from a plain `def`: `step.fn(...)` returns the result itself."""
+
+    fn: Callable[P, R]
+
+
+class AsyncStep(Step[P, R]):
+    """A step made from an `async def`: `step.fn(...)` returns a coroutine of the result."""
+
+    fn: Callable[P, Awaitable[R]]
+
+
 class StepDecorator(Protocol):
     """What `@step(...)` with options returns: it makes a function a `Step`."""
 
     @overload
-    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncStep[P, R]: ...  # type: ignore[overload-overlap]
 
     @overload
-    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+    def __call__(self, fn: Callable[P, R], /) -> SyncStep[P, R]: ...
 
 
 @overload
-def step(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...  # type: ignore[overload-overlap]
+def step(fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncStep[P, R]: ...  # type: ignore[overload-overlap]
 
 
 @overload
-def step(fn: Callable[P, R], /) -> Step[P, R]: ...
+def step(fn: Callable[P, R], /) -> SyncStep[P, R]: ...
 
 
 @overload
@@ -203,7 +215,8 @@ def step(
         )
         if options.timeout <= timedelta(0):
             raise UsageError("timeout must be positive, e.g. timeout='30s'")
-        s = Step(func, name=name or func.__name__, options=options)
+        kind = AsyncStep if inspect.iscoroutinefunction(func) else SyncStep
+        s = kind(func, name=name or func.__name__, options=options)
         _registry.register_step(s)
         return s
 
@@ -212,13 +225,16 @@ def step(
     return decorate  # type: ignore[return-value]  # the overloads of StepDecorator describe it
 
 
-def on_every_queue(s: Step[P, R]) -> Step[P, R]:
+S = TypeVar("S", bound="Step[Any, Any]")
+
+
+def on_every_queue(s: S) -> S:
     """`s`, served by every worker whatever its queue, and routed to a zone per call.
 
     For tether's own steps whose zone is chosen by each call (an MCP server's tools run in
     the server's zone), used as a decorator above `@step`.
     """
-    out = Step(s.fn, name=s.name, options=replace(s.options, any_zone=True))
+    out = type(s)(s.fn, name=s.name, options=replace(s.options, any_zone=True))
     _registry.register_step(out)
     return out
 
