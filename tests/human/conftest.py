@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -67,7 +68,7 @@ async def wait_for_task(client: tether.Client, task_id: str, *, timeout: float =
         await asyncio.sleep(0.1)
 
 
-async def cancel(run: tether.Run) -> None:
+async def cancel(run: tether.Run[Any]) -> None:
     """Cancel a run and wait until it has ended (so no open task outlives its test)."""
     await run.cancel()
     try:

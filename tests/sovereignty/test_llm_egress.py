@@ -28,7 +28,7 @@ def cloud() -> Iterator[ChatServer]:
         yield server
 
 
-async def _run(client: tether.Client, wf: tether.Workflow[..., Any], ask: dict[str, str]) -> tether.Run:
+async def _run(client: tether.Client, wf: tether.Workflow[..., Any], ask: dict[str, str]) -> tether.Run[Any]:
     async with tether.Worker(client, workflows=[wf]), tether.Worker(client, queues=["vault"], workflows=[]):
         run = await client.start(wf, ask)
         with contextlib.suppress(tether.RunFailed):

@@ -32,7 +32,7 @@ def _vault_values(path: Path) -> set[str]:
 
 
 async def _run(client: tether.Client, wf: tether.Workflow[..., Any], arg: str,
-               zones: tuple[str, ...] = ("vault",)) -> tether.Run:
+               zones: tuple[str, ...] = ("vault",)) -> tether.Run[Any]:
     async with tether.Worker(client, workflows=[wf], steps=[]), \
             tether.Worker(client, queues=list(zones), workflows=[]):
         run = await client.start(wf, arg)

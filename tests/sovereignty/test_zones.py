@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import tether
 from tests.apps import sov_basic as app
@@ -25,7 +26,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
                   "PYTHONPATH": str(REPO)}
 
 
-async def _step(run: tether.Run, timeout: float = 30) -> tether.engine.history.StepRecord:
+async def _step(run: tether.Run[Any], timeout: float = 30) -> tether.engine.history.StepRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         steps = (await run.describe()).steps
