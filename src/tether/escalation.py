@@ -41,7 +41,7 @@ class FailRun(BaseModel):
 
 def escalation_schema(result_type: Any, *, can_retry: bool) -> Any:
     """The answer type of an escalation: retry (if possible), use a value, or fail."""
-    use: Any = UseValue[result_type if result_type is not None else Any]  # type: ignore[misc,valid-type]
+    use: Any = UseValue[result_type if result_type is not None else Any]  # type: ignore[misc]
     options: tuple[Any, ...] = (RetryStep, use, FailRun) if can_retry else (use, FailRun)
     union = options[0]
     for opt in options[1:]:
@@ -129,7 +129,14 @@ def escalate(error: None = None, /, *, question: str | None = None, assignee: st
 
 @overload
 def escalate(error: BaseException, /, *, question: str | None = None, assignee: str | None = None,
-             timeout: Duration | None = None, result_type: Any = None, inputs: Any = None,
+             timeout: Duration | None = None, result_type: type[T], inputs: Any = None,
+             retry: Callable[[], Awaitable[Any]] | None = None,
+             step: str | None = None) -> Awaitable[T]: ...
+
+
+@overload
+def escalate(error: BaseException, /, *, question: str | None = None, assignee: str | None = None,
+             timeout: Duration | None = None, result_type: None = None, inputs: Any = None,
              retry: Callable[[], Awaitable[Any]] | None = None,
              step: str | None = None) -> Awaitable[Any]: ...
 

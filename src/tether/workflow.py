@@ -70,7 +70,7 @@ class Workflow(Generic[P, R]):
     async def _run_locally(self, *args: Any, **kwargs: Any) -> R:
         token = _runtime.enter_local_run()
         try:
-            return await self.fn(*args, **kwargs)  # type: ignore[arg-type]
+            return await self.fn(*args, **kwargs)
         finally:
             _runtime.leave_local_run(token)
 

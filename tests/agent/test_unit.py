@@ -186,4 +186,4 @@ async def test_an_agent_runs_outside_workflows_too(monkeypatch: pytest.MonkeyPat
 def test_model_strings_are_checked_for_fallbacks() -> None:
     assert parse_model("scripted:any").kind == "scripted"
     with pytest.raises(tether.UsageError, match="fallbacks: expected a list"):
-        tether.Agent("scripted:x", fallbacks="local:smollm2")  # type: ignore[arg-type]
+        tether.Agent("scripted:x", fallbacks="local:smollm2")

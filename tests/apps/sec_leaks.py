@@ -85,7 +85,7 @@ async def sec_pydantic(ask: Ask) -> int:
 @tether.workflow
 async def sec_transformed(ask: Ask) -> Any:
     handle = await sec_lookup("notes" if ask.way in ("repr", "json") else "ssn")
-    return await sec_transform(handle, ask.way)  # type: ignore[arg-type]  # handle for a str param
+    return await sec_transform(handle, ask.way)
 
 
 # ---- handles that lost their type ----------------------------------------------------------

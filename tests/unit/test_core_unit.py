@@ -53,7 +53,7 @@ def test_step_options_are_validated_at_decoration() -> None:
 
 def test_workflow_shape_is_checked() -> None:
     with pytest.raises(tether.UsageError, match="async def"):
-        tether.workflow(lambda x: x)  # type: ignore[arg-type]
+        tether.workflow(lambda x: x)
 
     async def two(a: int, b: int) -> int:
         return a + b

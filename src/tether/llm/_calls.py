@@ -353,7 +353,7 @@ async def classify(text: str, *, labels: Sequence[str], model: str | None = None
     names = list(labels)
     if not names or not all(isinstance(x, str) and x for x in names) or len(set(names)) != len(names):
         raise UsageError(f"labels must be distinct non-empty strings, got {labels!r}")
-    choice: Any = Literal.__getitem__(tuple(names))  # type: ignore[attr-defined]
+    choice: Any = Literal.__getitem__(tuple(names))
     model_type = create_model("Classification", label=(choice, ...))
     prompt = f"{instructions}\n\n{text}" if instructions else text
     system = "Classify the text into exactly one of these labels: " + ", ".join(names) + "."
