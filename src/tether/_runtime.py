@@ -111,6 +111,10 @@ class Runtime:
         """A dict private to the current run (rebuilt by replay); a fresh one outside runs."""
         return {}
 
+    def memo_value(self, key: str) -> Any:
+        """A value of the run's memo as it started (None when absent or outside runs)."""
+        return None
+
     def upsert_memo(self, values: dict[str, Any]) -> None:
         """Add to the run's memo (readable by clients without a worker); nothing outside runs."""
         return None
@@ -173,9 +177,13 @@ class LocalRun(Runtime):
 
     def __init__(self, around: Runtime) -> None:
         self.around = around
+        self.state: dict[str, Any] = {}
 
     def in_run(self) -> bool:
         return True
+
+    def run_state(self) -> dict[str, Any]:
+        return self.state
 
     def attempt(self) -> Attempt | None:
         return self.around.attempt()

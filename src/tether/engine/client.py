@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tether import _registry
+from tether import _registry, budget
 from tether._runtime import base_queue, zone_queue
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
@@ -77,6 +77,8 @@ class RunDetail:
     steps: list[StepRecord]
     workflow_task_error: str | None
     stuck: str | None = None  # why a running run cannot move, and what to do
+    budget: dict[str, float] | None = None  # the run's budget limits (raised ones included), if any
+    spent: dict[str, float] | None = None  # what it spent, children included (recorded when it ended)
 
 
 class Run(Generic[R]):
@@ -155,12 +157,14 @@ class Run(Generic[R]):
         stuck = None
         if desc.status == WorkflowExecutionStatus.RUNNING:
             stuck = await why_stuck(self._client.temporal, self.id, desc.raw_description)
+        memo = await desc.memo() if desc.raw_description.workflow_execution_info.memo.fields else {}
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
             started_at=desc.start_time, closed_at=desc.close_time, task_queue=desc.task_queue,
             input=hist.input, result=hist.result, error=hist.error, error_type=hist.error_type,
             steps=hist.steps, workflow_task_error=hist.workflow_task_error, stuck=stuck,
+            budget=_dict_or_none(memo.get(budget.MEMO_LIMITS)), spent=_dict_or_none(memo.get(budget.MEMO_USAGE)),
         )
 
 
@@ -416,3 +420,7 @@ def _status_query(status: str) -> str:
 
 
 __all__ = ["Client", "Run", "RunDetail", "RunSummary"]
+
+
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None

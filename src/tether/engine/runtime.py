@@ -76,6 +76,9 @@ class TemporalRuntime(_runtime.Runtime):
     def run_state(self) -> dict[str, Any]:
         return durable.run_state() if workflow.in_workflow() else {}
 
+    def memo_value(self, key: str) -> Any:
+        return workflow.memo_value(key, None) if workflow.in_workflow() else None
+
     def upsert_memo(self, values: dict[str, Any]) -> None:
         if workflow.in_workflow():
             workflow.upsert_memo(values)
