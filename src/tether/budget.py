@@ -214,7 +214,10 @@ def after_model_call(cost: float | None, tokens: int, agent: Ledger | None = Non
     """Count a model call's reply."""
     for ledger in (current(), agent):
         if ledger is not None:
-            ledger.used = ledger.used.plus(Usage(cost_usd=cost or 0.0, tokens=tokens, model_calls=1))
+            used = ledger.used
+            used.cost_usd += cost or 0.0
+            used.tokens += tokens
+            used.model_calls += 1
 
 
 def child_spent(used: dict[str, Any] | None) -> None:
