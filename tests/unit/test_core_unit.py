@@ -80,7 +80,8 @@ def test_input_validation_names_the_field() -> None:
 
 
 PUBLIC_API = {
-    "Agent", "AgentCheckpoint", "AgentResult", "App", "Budget", "BudgetExceeded", "Client", "CloudModelBlocked", "ConfigError", "Connection",
+    "Agent", "AgentCheckpoint", "AgentResult", "App", "Budget", "BudgetExceeded", "Client", "CloudModelBlocked",
+    "ConfigError", "Connection",
     "DecryptionFailed", "DevServer", "Duration", "EgressBlocked", "Escalation", "HumanTask", "HumanTaskExpired",
     "InvalidAnswer", "InvalidInput", "MCPServerFailed", "MaxTurnsExceeded", "ModelError", "ModelOutputInvalid",
     "NoWorker", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunNotFound", "RunStuck",
