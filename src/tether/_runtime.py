@@ -10,8 +10,9 @@ or which zone this is, and the answer comes from whichever runtime is running th
 - the engine's runtime (`tether.engine.runtime`), installed when `tether.engine` is
   imported: Temporal workflow code and step attempts on a worker.
 
-The order of that list is the order of `current()`'s checks, the way temporalio finds its
-own runtime for the code running now.
+`current()` answers with the local run the calling task is in, else the installed engine's
+runtime (plain Python itself outside workflow code and step attempts), else plain Python;
+like temporalio, which finds the runtime of the code running now rather than being passed it.
 """
 
 from __future__ import annotations
