@@ -289,7 +289,7 @@ async def chaos(runs: int = 200, kills: int = 5, sigterm: bool = True, restart: 
     return report
 
 
-async def _outcome(handle: tether.Run) -> str:
+async def _outcome(handle: tether.Run[Any]) -> str:
     try:
         await handle.result()
         return "completed"
@@ -299,12 +299,12 @@ async def _outcome(handle: tether.Run) -> str:
         return type(exc).__name__
 
 
-async def _peek(handle: tether.Run) -> str:
+async def _peek(handle: tether.Run[Any]) -> str:
     status = (await handle.describe()).status
     return "completed" if status == "completed" else ("running" if status == "running" else status)
 
 
-async def _count_reruns(client: tether.Client, handles: list[tether.Run], journal: Journal, report: Report,
+async def _count_reruns(client: tether.Client, handles: list[tether.Run[Any]], journal: Journal, report: Report,
                         sigtermed: dict[int, float], outage: tuple[float, float] | None) -> None:
     """Compare step bodies in the journal with the attempts the engine recorded as completing."""
     completed_attempt: dict[tuple[str, str], int] = {}

@@ -90,7 +90,9 @@ async def main(n: int, rounds: int) -> None:
         tt, tl, tb, tr = [], [], [], []
         for _ in range(rounds):
             answer, listing, bare = await tether_round(server.address, n)
-            tt.append(answer), tl.append(listing), tb.append(bare)
+            tt.append(answer)
+            tl.append(listing)
+            tb.append(bare)
             tr.append(await raw_round(server.address, n))
     t, r = statistics.median(tt), statistics.median(tr)
     lst, bare = statistics.median(tl), statistics.median(tb)

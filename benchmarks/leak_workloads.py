@@ -35,16 +35,19 @@ def _value(way: str) -> str:
     return tether.sensitive(PLANTED[way], label="secret").reveal()
 
 
+_ACCOUNTS: dict[str, Any] = {}  # no account is ever found
+
+
 def _raise_from(v: str) -> Any:
     try:
-        return {}[v]
+        return _ACCOUNTS[v]
     except KeyError as e:
         raise LookupError("no account") from e
 
 
 def _raise_in_except(v: str) -> Any:
     try:
-        return {}[v]
+        return _ACCOUNTS[v]
     except KeyError:
         raise LookupError("no account")  # noqa: B904  # the implicit __context__ is the way out here
 

@@ -171,8 +171,8 @@ def _report(sinks: _Sinks, kinds: dict[str, str], markdown: bool) -> int:
     else:
         for r in [head, *rows]:
             print(f"{r[0]:34} {r[1]:6} {r[2]:11} {r[3]:40} {r[4]}")
-    caught = sum(1 for r in rows if r[2] == "caught")
-    print(f"\n{caught}/{len(rows)} ways caught; promised ways leaking: {', '.join(broken) or 'none'}")
+    n_caught = sum(1 for r in rows if r[2] == "caught")
+    print(f"\n{n_caught}/{len(rows)} ways caught; promised ways leaking: {', '.join(broken) or 'none'}")
     sizes = ", ".join(f"{name} {len(text):,}" for name, text in sinks.texts.items())
     print(f"searched (characters): {sizes}")
     return 1 if broken else 0

@@ -14,7 +14,7 @@ import time
 import uuid
 
 import tether
-from benchmarks.llm_workloads import ChatJob, bench_llm_chat
+from benchmarks.llm_workloads import ChatDone, ChatJob, bench_llm_chat
 from tether import llm
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
@@ -34,7 +34,8 @@ def direct_round(llama: object, max_tokens: int) -> float:
 async def tether_round(client: tether.Client, max_tokens: int) -> float:
     """Tokens/s of the same completion as a durable model step inside a workflow run."""
     start = time.perf_counter()
-    done = await client.run(bench_llm_chat, ChatJob(model="local:smollm2", prompt=PROMPT, max_tokens=max_tokens))
+    job = ChatJob(model="local:smollm2", prompt=PROMPT, max_tokens=max_tokens)
+    done: ChatDone = await client.run(bench_llm_chat, job)
     return done.output_tokens / (time.perf_counter() - start)
 
 

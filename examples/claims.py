@@ -129,11 +129,11 @@ async def open_claim(claim: Claim) -> ClaimFacts:
 
 
 @tether.step(runs_on="vault")
-def record_decision(claim_id: str, ssn: str, decision: Decision) -> str:
-    """Write the decision next to the customer's SSN (the handle arrives resolved, here only)."""
+def record_decision(claim_id: str, ssn: Sensitive[str], decision: Decision) -> str:
+    """Write the decision next to the customer's SSN (the handle reveals it here, in the vault, only)."""
     with sqlite3.connect(private_db()) as db:
         db.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?)",
-                   (claim_id, ssn, int(decision.approve), decision.payout, decision.reason,
+                   (claim_id, ssn.reveal(), int(decision.approve), decision.payout, decision.reason,
                     datetime.now(UTC).isoformat(timespec="seconds")))
     return f"decision for {claim_id} recorded in the private database"
 

@@ -43,6 +43,9 @@ def pytest_configure(config: pytest.Config) -> None:
     root = tempfile.mkdtemp(prefix="tether-tests-")
     os.environ.setdefault("TETHER_VAULT", os.path.join(root, "vault.db"))
     os.environ.setdefault("TETHER_PAYLOAD_STORE", os.path.join(root, "payloads"))
+    # tether.testing's cloud guard is a setting of this process (and of child_env()); the `tether`
+    # processes tests start with a copy of os.environ get it from here.
+    os.environ.setdefault("TETHER_BLOCK_CLOUD_MODELS", "1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,6 +8,7 @@ from tether import llm
 from tether._sensitive import Sensitive, sensitive
 from tether._version import __version__
 from tether.agent import Agent, AgentCheckpoint, AgentResult
+from tether.budget import Budget
 from tether.durations import Duration, parse_duration
 from tether.engine.app import App, load_app
 from tether.engine.client import Client, Run, RunDetail, RunSummary
@@ -15,6 +16,7 @@ from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.engine.worker import Worker
 from tether.errors import (
+    BudgetExceeded,
     CloudModelBlocked,
     ConfigError,
     DecryptionFailed,
@@ -40,7 +42,8 @@ from tether.errors import (
     UnknownWorkflow,
     UsageError,
 )
-from tether.human import Escalation, HumanTask, ask_human, confirm, escalate
+from tether.escalation import Escalation, escalate
+from tether.human import HumanTask, ask_human, confirm
 from tether.observe import decide, log, note
 from tether.step import RetryPolicy, Step, step
 from tether.tools import Tool, mcp, tool
@@ -66,6 +69,8 @@ __all__ = [
     "AgentCheckpoint",
     "AgentResult",
     "App",
+    "Budget",
+    "BudgetExceeded",
     "Client",
     "CloudModelBlocked",
     "ConfigError",

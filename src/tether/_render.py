@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tether import budget
 from tether._labels import step_label
 from tether.durations import format_duration
 from tether.engine.client import RunDetail, RunSummary
@@ -98,6 +99,9 @@ def print_run(console: Console, run: RunDetail) -> None:
     models = llm_report.run_usage(run.steps)
     if models.calls:
         console.print(escape(llm_report.usage_line(models)), highlight=False)
+    if run.budget:
+        used = budget.usage_of(models.calls, models.input_tokens + models.output_tokens, models.cost, run.spent)
+        console.print(escape(budget.budget_line(run.budget, used)), highlight=False)
 
 
 def step_line(s: StepRecord) -> str:

@@ -10,8 +10,9 @@ or which zone this is, and the answer comes from whichever runtime is running th
 - the engine's runtime (`tether.engine.runtime`), installed when `tether.engine` is
   imported: Temporal workflow code and step attempts on a worker.
 
-The order of that list is the order of `current()`'s checks, the way temporalio finds its
-own runtime for the code running now.
+`current()` answers with the local run the calling task is in, else the installed engine's
+runtime (plain Python itself outside workflow code and step attempts), else plain Python;
+like temporalio, which finds the runtime of the code running now rather than being passed it.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class Runtime:
         """A dict private to the current run (rebuilt by replay); a fresh one outside runs."""
         return {}
 
+    def memo_value(self, key: str) -> Any:
+        """A value of the run's memo as it started (None when absent or outside runs)."""
+        return None
+
     def upsert_memo(self, values: dict[str, Any]) -> None:
         """Add to the run's memo (readable by clients without a worker); nothing outside runs."""
         return None
@@ -177,9 +182,13 @@ class LocalRun(Runtime):
 
     def __init__(self, around: Runtime) -> None:
         self.around = around
+        self.state: dict[str, Any] = {}
 
     def in_run(self) -> bool:
         return True
+
+    def run_state(self) -> dict[str, Any]:
+        return self.state
 
     def attempt(self) -> Attempt | None:
         return self.around.attempt()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import re
 import secrets
 import threading
@@ -21,7 +20,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from tether import _forms, _runtime
+from tether import _forms, _runtime, settings
 from tether.errors import EgressBlocked, SensitiveValueMissing, UsageError
 from tether.vault import current_vault
 
@@ -247,10 +246,7 @@ def destination_zone(destination: str, *, here: str) -> str | None:
         return destination[5:]
     if destination.startswith("local:"):
         return here
-    declared = list(_declared)
-    for pair in filter(None, (os.environ.get("TETHER_ZONE_DESTINATIONS") or "").split(",")):
-        zone, _, prefix = pair.partition("=")
-        declared.append((prefix.strip(), zone.strip()))
+    declared = [*_declared, *settings.current().zone_destinations]
     for prefix, zone in declared:
         if prefix and destination.startswith(prefix):
             return zone

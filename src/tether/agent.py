@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from tether import budget
+from tether.budget import Budget, Ledger, Usage, agent_ledger
 from tether.errors import MaxTurnsExceeded, ModelError, ModelOutputInvalid, StepFailed, UsageError
 from tether.human import confirm
 from tether.llm._calls import _all_failed, _output, ask, default_model, error_lines
@@ -87,6 +89,7 @@ class _State:
     usage: RunUsage = field(default_factory=RunUsage)
     transcript: list[Message] = field(default_factory=list)
     done: dict[str, str] = field(default_factory=dict)  # results of the calls made, by tool and arguments
+    ledger: Ledger | None = None  # the agent's own budget, if it has one
 
     def checkpoint(self) -> AgentCheckpoint:
         assert self.head is not None
@@ -115,6 +118,9 @@ class Agent(Generic[T]):
         allow_repeats: Run a call again when the model repeats one it already made with the
             same arguments. By default the repeat is answered with the earlier result and a
             note, so a looping model cannot update a record (or ask a person) twice.
+        budget: Limits on this agent's model calls, tokens, cost and tool calls in one
+            `run` (`tether.Budget`), within the run's own budget; going over raises
+            `BudgetExceeded` (or asks a person, with `on_exceed=`).
 
     Example:
         >>> support = tether.Agent(model="local:smollm2", instructions="Resolve the ticket.",
@@ -124,10 +130,25 @@ class Agent(Generic[T]):
         >>> result.output, result.usage.cost
     """
 
+    @overload
+    def __init__(self: Agent[str], model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
+                 output_type: None = None, max_turns: int = 10, fallbacks: Sequence[str] = (),
+                 name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
+                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False,
+                 budget: Budget | None = None) -> None: ...
+
+    @overload
+    def __init__(self: Agent[T], model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
+                 output_type: type[T], max_turns: int = 10, fallbacks: Sequence[str] = (),
+                 name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
+                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False,
+                 budget: Budget | None = None) -> None: ...
+
     def __init__(self, model: str | None = None, *, instructions: str = "", tools: Sequence[Any] = (),
                  output_type: type[T] | None = None, max_turns: int = 10, fallbacks: Sequence[str] = (),
                  name: str = "agent", temperature: float | None = None, max_tokens: int | None = None,
-                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False) -> None:
+                 repairs: int = 2, turns_per_run: int = 100, allow_repeats: bool = False,
+                 budget: Budget | None = None) -> None:
         if isinstance(fallbacks, str):
             raise UsageError("fallbacks: expected a list of model strings, e.g. fallbacks=['local:smollm2']")
         for m in [model, *fallbacks] if model else fallbacks:
@@ -154,6 +175,9 @@ class Agent(Generic[T]):
         self.repairs = repairs
         self.turns_per_run = turns_per_run
         self.allow_repeats = allow_repeats
+        if budget is not None and not isinstance(budget, Budget):
+            raise UsageError(f"agent {name!r}: budget takes tether.Budget(...), got {budget!r}")
+        self.budget = budget
 
     async def run(self, input: Any = None, *, resume: AgentCheckpoint | None = None,
                   continue_with: Callable[[AgentCheckpoint], Any] | None = None) -> AgentResult[T]:
@@ -197,12 +221,17 @@ class Agent(Generic[T]):
             tools += listed.get(id(item), [item])
         _unique([t.name for t in tools])
         by_name = {t.name: t for t in tools}
+        ledger = agent_ledger(self.budget, self.name)
         if resume is not None:
+            if ledger is not None:  # what the agent spent before continuing as new
+                ledger.used = Usage(cost_usd=resume.usage.cost, model_calls=resume.usage.calls,
+                                    tokens=resume.usage.input_tokens + resume.usage.output_tokens,
+                                    tool_calls=resume.tool_calls)
             return _State(tools=by_name, pending=list(resume.pending), head=resume.transcript_ref,
                           turns=resume.turns, tool_calls=resume.tool_calls, repairs=resume.repairs,
-                          usage=resume.usage.model_copy(deep=True))
+                          usage=resume.usage.model_copy(deep=True), ledger=ledger)
         first = [Message(role="system", content=self.instructions)] if self.instructions else []
-        return _State(tools=by_name, pending=[*first, Message(role="user", content=_text(input))])
+        return _State(tools=by_name, pending=[*first, Message(role="user", content=_text(input))], ledger=ledger)
 
     def _check_limits(self, st: _State, continue_with: Callable[[AgentCheckpoint], Any] | None) -> None:
         if st.turns >= self.max_turns:
@@ -224,7 +253,7 @@ class Agent(Generic[T]):
                              output_schema=self._schema, output_name=self._output_name, fallback=i,
                              repair=st.repairs, reason=why)
             try:  # ask() runs the egress guard: a tool result carrying a handle never reaches the model
-                return await ask(call)
+                return await ask(call, agent_budget=st.ledger)
             except ModelError as exc:
                 failures.append(exc)
         raise _all_failed(failures)
@@ -279,17 +308,18 @@ class Agent(Generic[T]):
                                  f"was: {st.done[key][:500]} -- do not repeat it: call another tool or give the "
                                  "final answer")
         with tool_call(tool.name, call_id=call.id, tool_type=tool.kind, arguments=call.arguments):
-            text = await self._use(tool, call)
+            text = await self._use(st, tool, call)
         st.done[key] = text
         return _result(call, text)
 
-    async def _use(self, tool: Tool, call: ToolCall) -> str:
+    async def _use(self, st: _State, tool: Tool, call: ToolCall) -> str:
         try:
             checked = tool.check(call.arguments)
         except InvalidArguments as exc:
             return f"error: invalid arguments for {tool.name}: {exc}"
         if tool.needs_approval and not await self._approved(tool, call):
             return f"refused: a person did not approve this call of {tool.name}; do not retry it"
+        await budget.before_tool_call(st.ledger)  # over budget: BudgetExceeded ends the run (or a person decides)
         try:
             text, is_error = await tool.run(checked)
         except StepFailed as exc:

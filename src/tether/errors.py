@@ -292,6 +292,24 @@ class MaxTurnsExceeded(TetherError):
         self.transcript_ref = transcript_ref
 
 
+class BudgetExceeded(TetherError):
+    """A run (or an agent) spent its budget; the call that would go over was not made.
+
+    Attributes:
+        limit: Which limit: "max_cost_usd", "max_tokens", "max_model_calls" or "max_tool_calls".
+        limit_value: The limit's value.
+        used: What was spent: cost_usd, tokens, model_calls, tool_calls.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, limit: str, limit_value: float, used: dict[str, float]) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.limit_value = limit_value
+        self.used = used
+
+
 class MCPServerFailed(ConfigError):
     """An MCP server could not be started or reached; the message names its command or URL.
 

@@ -119,7 +119,7 @@ class WorkflowTools:
             return {"run_id": run_id, "status": "completed", "result": detail.result}
         return {"run_id": run_id, "status": detail.status, "error": detail.error}
 
-    async def _outcome(self, run: Run, wait: float) -> dict[str, Any]:
+    async def _outcome(self, run: Run[Any], wait: float) -> dict[str, Any]:
         waiting = asyncio.ensure_future(run.result())
         done, _ = await asyncio.wait({waiting}, timeout=wait)
         if not done:

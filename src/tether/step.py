@@ -19,7 +19,7 @@ from tether.durations import Duration, parse_duration
 from tether.errors import StepFailed, UsageError
 
 if TYPE_CHECKING:
-    from tether.human import Escalation
+    from tether.escalation import Escalation
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,7 +82,7 @@ class Step(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         self.hints = _type_hints(fn, what=f"step {name!r}")
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         rt = _runtime.current()
@@ -119,22 +119,34 @@ class Step(Generic[P, R]):
         return f"<tether step {self.name!r}{zone}>"
 
 
+class SyncStep(Step[P, R]):
+    """A step made from a plain `def`: `step.fn(...)` returns the result itself."""
+
+    fn: Callable[P, R]
+
+
+class AsyncStep(Step[P, R]):
+    """A step made from an `async def`: `step.fn(...)` returns a coroutine of the result."""
+
+    fn: Callable[P, Awaitable[R]]
+
+
 class StepDecorator(Protocol):
     """What `@step(...)` with options returns: it makes a function a `Step`."""
 
     @overload
-    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncStep[P, R]: ...  # type: ignore[overload-overlap]
 
     @overload
-    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+    def __call__(self, fn: Callable[P, R], /) -> SyncStep[P, R]: ...
 
 
 @overload
-def step(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...  # type: ignore[overload-overlap]
+def step(fn: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncStep[P, R]: ...  # type: ignore[overload-overlap]
 
 
 @overload
-def step(fn: Callable[P, R], /) -> Step[P, R]: ...
+def step(fn: Callable[P, R], /) -> SyncStep[P, R]: ...
 
 
 @overload
@@ -203,7 +215,8 @@ def step(
         )
         if options.timeout <= timedelta(0):
             raise UsageError("timeout must be positive, e.g. timeout='30s'")
-        s = Step(func, name=name or func.__name__, options=options)
+        kind = AsyncStep if inspect.iscoroutinefunction(func) else SyncStep
+        s = kind(func, name=name or func.__name__, options=options)
         _registry.register_step(s)
         return s
 
@@ -212,19 +225,22 @@ def step(
     return decorate  # type: ignore[return-value]  # the overloads of StepDecorator describe it
 
 
-def on_every_queue(s: Step[P, R]) -> Step[P, R]:
+S = TypeVar("S", bound="Step[Any, Any]")
+
+
+def on_every_queue(s: S) -> S:
     """`s`, served by every worker whatever its queue, and routed to a zone per call.
 
     For tether's own steps whose zone is chosen by each call (an MCP server's tools run in
     the server's zone), used as a decorator above `@step`.
     """
-    out = Step(s.fn, name=s.name, options=replace(s.options, any_zone=True))
+    out = type(s)(s.fn, name=s.name, options=replace(s.options, any_zone=True))
     _registry.register_step(out)
     return out
 
 
 def _check_on_failure(value: Any) -> Escalation | None:
-    from tether.human import Escalation
+    from tether.escalation import Escalation
 
     if value is None or isinstance(value, Escalation):
         return value

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from tether import settings
 from tether.errors import ConfigError
 
 
@@ -94,7 +95,8 @@ def current_vault() -> Vault:
     global _default
     if _configured is not None:
         return _configured
-    path = Path(os.environ.get("TETHER_VAULT") or Path(os.environ.get("TETHER_STATE_DIR") or ".tether") / "vault.db")
+    configured = settings.current()
+    path = configured.vault or configured.state_dir / "vault.db"
     if _default is None or _default.path != path:
         _default = SqliteVault(path)
     return _default

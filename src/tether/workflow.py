@@ -18,7 +18,9 @@ from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 from pydantic import TypeAdapter, ValidationError
 
 from tether import _registry, _runtime
+from tether import budget as _budget
 from tether._sensitive import withhold
+from tether.budget import Budget
 from tether.durations import Duration, parse_duration
 from tether.errors import InvalidInput, UsageError
 
@@ -44,7 +46,8 @@ class Workflow(Generic[P, R]):
     """
 
     def __init__(self, fn: Callable[P, Coroutine[Any, Any, R]], *, name: str,
-                 passthrough: Sequence[str] = (), versioning: Versioning | None = None) -> None:
+                 passthrough: Sequence[str] = (), budget: Budget | None = None,
+                 versioning: Versioning | None = None) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise UsageError(f"@workflow needs an `async def` function, {fn.__qualname__} is not")
         if isinstance(passthrough, str) or not all(isinstance(m, str) and m for m in passthrough):
@@ -52,6 +55,9 @@ class Workflow(Generic[P, R]):
         self.fn = fn
         self.name = name
         self.passthrough = tuple(passthrough)
+        if budget is not None and not isinstance(budget, Budget):
+            raise UsageError(f"workflow {name!r}: budget takes tether.Budget(...), got {budget!r}")
+        self.budget = budget
         if versioning not in (None, *VERSIONING):
             raise UsageError(f"workflow {name!r}: versioning={versioning!r}; use one of: {', '.join(VERSIONING)}")
         self.versioning = versioning
@@ -78,9 +84,17 @@ class Workflow(Generic[P, R]):
     async def _run_locally(self, *args: Any, **kwargs: Any) -> R:
         token = _runtime.enter_local_run()
         try:
-            return await self.fn(*args, **kwargs)  # type: ignore[arg-type]
+            return await self.run_body(*args, **kwargs)
         finally:
             _runtime.leave_local_run(token)
+
+    async def run_body(self, *args: Any, **kwargs: Any) -> R:
+        """The run itself, as every runtime runs it: the workflow function within its budget."""
+        _budget.start_run(self.budget)
+        try:
+            return await self.fn(*args, **kwargs)
+        finally:
+            _budget.end_run()
 
     def validate_input(self, value: Any) -> list[Any]:
         """Validate a raw input (e.g. parsed JSON) and return the workflow's argument list.
@@ -134,14 +148,14 @@ def workflow(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Workflow[P, R]: ...
 
 @overload
 def workflow(
-    fn: None = None, /, *, name: str | None = None, passthrough: Sequence[str] = (),
+    fn: None = None, /, *, name: str | None = None, passthrough: Sequence[str] = (), budget: Budget | None = None,
     versioning: Versioning | None = None,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]: ...
 
 
 def workflow(
     fn: Callable[P, Coroutine[Any, Any, R]] | None = None, /, *, name: str | None = None,
-    passthrough: Sequence[str] = (), versioning: Versioning | None = None,
+    passthrough: Sequence[str] = (), budget: Budget | None = None, versioning: Versioning | None = None,
 ) -> Workflow[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
     """Make an async function a durable workflow that runs on Temporal.
 
@@ -159,6 +173,8 @@ def workflow(
         passthrough: Modules the sandbox should share with the worker instead of
             re-importing them per run, e.g. `["httpx"]` for a workflow file that imports
             httpx for its steps. Only for modules whose use in workflow code is deterministic.
+        budget: Limits on what a run may spend on models and tools (`tether.Budget`); the
+            call that would go over is not made (see `tether.budget`).
         versioning: On workers deployed with a build id (`TETHER_BUILD_ID`): "pinned" runs
             finish on the build they started on (keep its workers until they drain);
             "auto-upgrade" runs move to the current build (check with `tether replay`).
@@ -171,7 +187,8 @@ def workflow(
     """
 
     def decorate(func: Callable[P, Coroutine[Any, Any, R]]) -> Workflow[P, R]:
-        wf = Workflow(func, name=name or func.__name__, passthrough=passthrough, versioning=versioning)
+        wf = Workflow(func, name=name or func.__name__, passthrough=passthrough, budget=budget,
+                      versioning=versioning)
         _registry.register_workflow(wf)
         return wf
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Any
 
 import tether
 from tests.agent.conftest import RunLog
@@ -13,7 +14,7 @@ from tests.apps import agent_flows as app
 from tether.testing import run_worker_process
 
 
-async def _between_turns(client: tether.Client, run: tether.Run) -> tether.HumanTask:
+async def _between_turns(client: tether.Client, run: tether.Run[Any]) -> tether.HumanTask:
     """Wait until turn 2's tools are done (the failing one failed for good) and its approval is open."""
     for _ in range(600):
         tasks = await client.tasks.list(run_id=run.id)

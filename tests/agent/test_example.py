@@ -33,7 +33,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tether.App]:
     mp.undo()
 
 
-async def _until_done(client: tether.Client, run: tether.Run, answers: dict[str, Any],
+async def _until_done(client: tether.Client, run: tether.Run[Any], answers: dict[str, Any],
                       timeout: float = 240) -> tuple[Any, list[tether.HumanTask]]:
     """Wait for the run, answering each task it opens: confirmations with answers['confirm']."""
     seen: list[tether.HumanTask] = []

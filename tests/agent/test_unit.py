@@ -69,7 +69,7 @@ def test_plain_functions_become_steps_and_tool_names_are_cleaned() -> None:
 
 
 def test_results_as_text_keep_sensitive_values_out() -> None:
-    handle = Sensitive(zone="vault", id="abc123", label="ssn", preview="***-**-6789")
+    handle: Sensitive[str] = Sensitive(zone="vault", id="abc123", label="ssn", preview="***-**-6789")
 
     class Found(BaseModel):
         name: str
@@ -186,4 +186,4 @@ async def test_an_agent_runs_outside_workflows_too(monkeypatch: pytest.MonkeyPat
 def test_model_strings_are_checked_for_fallbacks() -> None:
     assert parse_model("scripted:any").kind == "scripted"
     with pytest.raises(tether.UsageError, match="fallbacks: expected a list"):
-        tether.Agent("scripted:x", fallbacks="local:smollm2")  # type: ignore[arg-type]
+        tether.Agent("scripted:x", fallbacks="local:smollm2")

@@ -81,5 +81,6 @@ async def human_try_except(marker: str) -> int:
     try:
         return await human_flaky_total(marker)
     except tether.StepFailed as exc:
-        return await tether.escalate(exc, result_type=int, inputs={"marker": marker},
-                                     retry=lambda: human_flaky_total(marker))
+        total: int = await tether.escalate(exc, result_type=int, inputs={"marker": marker},
+                                           retry=lambda: human_flaky_total(marker))
+        return total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -116,10 +117,11 @@ def test_help_lists_debug_and_the_commands_grouped_in_working_order() -> None:
     assert r.returncode == 0
     text = r.stdout
     assert "--debug" in text and "Show tracebacks" in text
-    order = [text.index(f"│ {name} ") for name in ("dev", "run", "worker", "terminate", "tasks", "trace", "studio",
+    order = [text.index(f"│ {name} ") for name in ("dev", "run", "worker", "runs", "tasks", "stats", "studio",
                                                      "keys", "mcp")]
     assert order == sorted(order), text
     assert text.index("Runs") < text.index("People") < text.index("Observe") < text.index("Setup")
+    assert "Shortcuts: tether show | cancel | terminate | trace RUN_ID" in text  # hidden from the panels
     serve = tether_cmd("serve", "--help")
     assert "7301" in serve.stdout, "tether serve and Studio do not collide on one port"
 
@@ -130,3 +132,58 @@ def test_debug_works_before_or_after_the_command() -> None:
         assert r.returncode == 2 and "Traceback" in r.stderr, (args, r.stderr)
     quiet = tether_cmd("run", "tests/apps/basics.py:nope")
     assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+
+
+CONNECTION_OPTIONS = ("--address", "--namespace", "--task-queue", "--tls-cert", "--tls-key", "--tls-ca", "--api-key",
+                      "--allow-plaintext")
+
+
+def test_connection_options_are_shown_once() -> None:
+    top = tether_cmd("--help").stdout
+    assert "Connection (before or after the command)" in top
+    for option in CONNECTION_OPTIONS:
+        assert top.count(option) == 1, (option, top)
+    for args in (["runs", "--help"], ["runs", "list", "--help"], ["runs", "show", "--help"], ["show", "--help"],
+                 ["tasks", "answer", "--help"], ["worker", "--help"]):
+        text = tether_cmd(*args).stdout
+        assert all(text.count(option) == 1 for option in CONNECTION_OPTIONS[:-1]), (args, text)  # in the epilog
+        assert "connection options of `tether --help`" in text
+
+
+def test_runs_group_and_its_shortcuts(target: list[str]) -> None:
+    address, queue = target[1], target[3]
+    started = [tether_cmd("run", "tests.apps.basics:sleepy", "--input", "600", "--no-wait", *target).stdout.strip()
+               for _ in range(2)]
+    for listing in (["runs", "list"], ["runs"], ["--address", address, "runs", "list"]):
+        r = tether_cmd(*listing, "--json", "--limit", "200", *target)
+        assert r.returncode == 0, (listing, r.stderr)
+        ids = {run["id"] for run in json.loads(r.stdout) if run["task_queue"] == queue}
+        assert ids == set(started), listing
+    for show in (["runs", "show"], ["show"]):
+        r = tether_cmd(*show, started[0], "--json", *target)
+        assert r.returncode == 0 and json.loads(r.stdout)["status"] == "running", (show, r.stderr)
+    assert tether_cmd("runs", "cancel", started[0], *target).returncode == 0
+    assert tether_cmd("terminate", started[1], "--reason", "test over", *target).returncode == 0
+    assert tether_cmd("runs", "terminate", "no-such-run", *target).returncode != 0
+    statuses = {run_id: json.loads(tether_cmd("runs", "show", run_id, "--json", *target).stdout)["status"]
+                for run_id in started}
+    assert statuses[started[1]] == "terminated"
+    assert statuses[started[0]] in ("cancelled", "running")  # no worker serves the queue to finish cancelling
+
+
+def test_a_bad_option_value_is_one_line() -> None:
+    for args in (["runs", "list", "--limit", "lots"], ["runs", "--bogus"], ["show"], ["runs", "list", "--address"]):
+        r = tether_cmd(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "╭" not in r.stderr
+    limit = tether_cmd("runs", "list", "--limit", "lots")
+    assert "'--limit'" in limit.stderr and "tether runs list --help" in limit.stderr
+
+
+def test_a_bad_tether_variable_is_one_line_naming_it() -> None:
+    env = {**os.environ, "TETHER_HEARTBEAT_TIMEOUT": "soon"}
+    r = subprocess.run([sys.executable, "-m", "tether", "runs"], cwd=REPO, capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "TETHER_HEARTBEAT_TIMEOUT" in r.stderr and "'soon'" in r.stderr and "Traceback" not in r.stderr

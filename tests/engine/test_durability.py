@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import tether
 from tests.apps import basics
@@ -22,7 +23,7 @@ async def _wait_for_lines(path: Path, n: int, timeout: float = 60) -> None:
     await eventually(reached, timeout=timeout)
 
 
-async def _wait_for_attempts(run: tether.Run, step_index: int, attempts: int, timeout: float = 60) -> None:
+async def _wait_for_attempts(run: tether.Run[Any], step_index: int, attempts: int, timeout: float = 60) -> None:
     async def retried() -> None:
         steps = (await run.describe()).steps
         assert len(steps) > step_index and steps[step_index].attempts >= attempts, "step never retried"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def _worker(client: tether.Client, *, queues: list[str] | None = None,
                             stderr=subprocess.STDOUT)
 
 
-def _stop(*procs: subprocess.Popen[bytes] | None) -> None:
+def _stop(*procs: subprocess.Popen[Any] | None) -> None:
     for p in procs:
         if p is not None and p.poll() is None:
             p.kill()
@@ -60,7 +61,7 @@ async def _wait_polling(client: tether.Client, proc: subprocess.Popen[bytes]) ->
 
 @pytest.mark.parametrize("flow", [liveness.held, liveness.held_async], ids=["sync", "async"])
 async def test_a_killed_workers_step_is_retried_within_seconds(tether_client: tether.Client, tmp_path: Path,
-                                                               flow: tether.Workflow[str, str]) -> None:
+                                                               flow: tether.Workflow[[str], str]) -> None:
     journal = tmp_path / "journal"
     first = _worker(tether_client)
     second = None

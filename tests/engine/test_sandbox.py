@@ -80,5 +80,5 @@ def test_passthrough_takes_module_names() -> None:
     async def flow() -> None: ...
 
     with pytest.raises(UsageError, match=r"passthrough takes a list of module names, e.g. \['httpx'\]"):
-        tether.workflow(passthrough="httpx")(flow)  # type: ignore[arg-type]
+        tether.workflow(passthrough="httpx")(flow)
 

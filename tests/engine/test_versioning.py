@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ async def test_a_pinned_run_finishes_on_its_build_while_new_runs_use_the_new_one
         await eventually(lambda: promoted("b1"), timeout=30)
         old = await tether_client.start(lifecycle.pinned_settlement, 3.0)
 
-        async def on(run: tether.Run, build: str) -> None:
+        async def on(run: tether.Run[Any], build: str) -> None:
             assert await run_build(tether_client, run.id) == build
 
         await eventually(lambda: on(old, "b1"))
@@ -60,4 +61,4 @@ async def test_a_pinned_run_finishes_on_its_build_while_new_runs_use_the_new_one
 
 def test_a_blank_or_unknown_versioning_is_refused() -> None:
     with pytest.raises(tether.UsageError, match="versioning='sometimes'"):
-        tether.workflow(versioning="sometimes")(lifecycle.invoice_batch.fn)  # type: ignore[arg-type]
+        tether.workflow(versioning="sometimes")(lifecycle.invoice_batch.fn)  # type: ignore[call-overload]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import tether
@@ -55,7 +57,7 @@ async def test_continue_as_new(tether_client: tether.Client) -> None:
         assert await tether_client.run(basics.counter, 0) == 3
 
 
-async def test_retries_then_success_counts_attempts(tether_client: tether.Client, tmp_path) -> None:
+async def test_retries_then_success_counts_attempts(tether_client: tether.Client, tmp_path: Path) -> None:
     async with tether.Worker(tether_client):
         run = await tether_client.start(basics.retrying, str(tmp_path / "m"))
         assert await run.result() == "ok after 3"

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -28,7 +29,7 @@ async def _serve(app: object) -> AsyncIterator[Api]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
                                            lifespan="off"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[assignment]  # pytest owns signals
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "the API server did not start"
@@ -67,7 +68,7 @@ async def wait_for_task(client: tether.Client, task_id: str, *, timeout: float =
         await asyncio.sleep(0.1)
 
 
-async def cancel(run: tether.Run) -> None:
+async def cancel(run: tether.Run[Any]) -> None:
     """Cancel a run and wait until it has ended (so no open task outlives its test)."""
     await run.cancel()
     try:

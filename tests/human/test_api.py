@@ -14,7 +14,8 @@ from tests.apps import human_flows as flows
 from tests.human.conftest import Api, _serve, cancel, wait_for_task
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
-from tether.studio.api import check_binding, create_app, is_loopback
+from tether.studio.api import check_binding, create_app
+from tether.studio.security import is_loopback
 from tether.testing import run_worker_process, unique_queue
 
 

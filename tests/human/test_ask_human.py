@@ -25,6 +25,7 @@ async def test_answer_is_validated_delivered_and_recorded(tether_client: tether.
     assert done.status == record.status == "answered"
     assert record.answered_by == "alice"
     assert record.answer == {"approved": True, "amount": 12400, "comment": ""}
+    assert record.answered_at is not None
     assert record.opened_at <= record.answered_at == record.closed_at
     assert await tether_client.tasks.list(run_id=run.id) == []  # no longer open
     assert (row.kind, row.status, row.result) == ("human", "answered", record.answer)

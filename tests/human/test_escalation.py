@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import tether
@@ -72,7 +74,7 @@ async def test_retry_runs_the_step_once_more_then_asks_again(tether_client: teth
         ("step", "human_fetch_quote", 1, "failed"), ("human", second.id, 1, "answered")]
 
 
-async def test_plain_escalate_in_try_except_retry_succeeds(tether_client: tether.Client, tmp_path) -> None:
+async def test_plain_escalate_in_try_except_retry_succeeds(tether_client: tether.Client, tmp_path: Path) -> None:
     async with tether.Worker(tether_client):
         run = await tether_client.start(flows.human_try_except, str(tmp_path / "marker"))
         task = await wait_for_task(tether_client, f"{run.id}.1")
@@ -84,4 +86,4 @@ async def test_plain_escalate_in_try_except_retry_succeeds(tether_client: tether
 
 def test_on_failure_takes_an_escalation() -> None:
     with pytest.raises(tether.UsageError, match=r"on_failure takes tether\.escalate"):
-        tether.step(on_failure="ask someone")(lambda: None)  # type: ignore[arg-type]
+        tether.step(on_failure="ask someone")(lambda: None)  # type: ignore[call-overload]  # deliberately wrong

@@ -10,8 +10,10 @@ from pydantic import TypeAdapter
 import tether
 from tests.apps.human_flows import Approval, Quote
 from tether._sensitive import Sensitive
-from tether.cli import tasks as cli_tasks
-from tether.human import _json, escalation_schema, split_task_id, validate_answer
+from tether.cli import _questions as cli_questions
+from tether.escalation import escalation_schema
+from tether.human import _json, validate_answer
+from tether.human_tasks import split_task_id
 
 
 def test_task_ids_carry_their_run() -> None:
@@ -46,11 +48,11 @@ def test_sensitive_inputs_are_shown_as_handles() -> None:
 def test_prompts_follow_nested_and_union_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
     schema = TypeAdapter(escalation_schema(Quote, can_retry=True)).json_schema()
     monkeypatch.setattr("sys.stdin", io.StringIO("shrug\nfail\nwrong supplier\n"))
-    assert cli_tasks.prompt_answer(schema) == {"action": "fail", "reason": "wrong supplier"}
+    assert cli_questions.prompt_answer(schema) == {"action": "fail", "reason": "wrong supplier"}
     monkeypatch.setattr("sys.stdin", io.StringIO("retry\n"))
-    assert cli_tasks.prompt_answer(schema) == {"action": "retry"}
+    assert cli_questions.prompt_answer(schema) == {"action": "retry"}
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n3\n\n"))
-    assert cli_tasks.prompt_answer(TypeAdapter(Approval).json_schema()) == {
+    assert cli_questions.prompt_answer(TypeAdapter(Approval).json_schema()) == {
         "approved": False, "amount": 3, "comment": ""}
 
 

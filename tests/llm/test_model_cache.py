@@ -20,6 +20,7 @@ from tether._runtime import Runtime
 from tether.engine.codec import Keyring, build_codec, new_key
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
+from tether.engine.records import StepRecord
 from tether.llm import _report
 from tether.llm._cache import cache_key, cached
 from tether.llm._types import Message, ModelCall, ModelReply
@@ -37,7 +38,7 @@ async def sealed_client(tether_server: DevServer) -> AsyncIterator[tether.Client
     yield tether.Client(await conn.connect(), conn)
 
 
-def model_steps(detail: tether.RunDetail) -> list:
+def model_steps(detail: tether.RunDetail) -> list[StepRecord]:
     return [s for s in detail.steps if s.name == llm.STEP_NAME]
 
 
@@ -62,7 +63,8 @@ async def test_identical_calls_are_answered_from_the_cache_and_marked(
         detail = await first.describe()
     labels = [_report.step_label(s) for s in model_steps(detail)]
     assert "cached" not in labels[0] and labels[1].endswith(" · chat · cached")
-    assert _report.reply_of(model_steps(detail)[1]).cost == 0.0  # no request, nothing spent
+    reply = _report.reply_of(model_steps(detail)[1])
+    assert reply is not None and reply.cost == 0.0  # no request, nothing spent
     entries = list(folder.glob("*.bin"))
     assert len(entries) == 2 and all(b"Net 30" not in e.read_bytes() and b"March" not in e.read_bytes()
                                       for e in entries)  # sealed with the payload key
@@ -129,7 +131,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Sealing:
 
 
 async def test_calls_carrying_a_sensitive_handle_are_never_cached(runtime: _Sealing) -> None:
-    handle = tether.Sensitive(zone="vault", id="0" * 32, label="iban", preview="DE** **** 4321")
+    handle: tether.Sensitive[str] = tether.Sensitive(zone="vault", id="0" * 32, label="iban", preview="DE** **** 4321")
     assert await _asked_twice(_call("summarise plainly")) == 1
     assert await _asked_twice(_call(f"summarise {handle}")) == 2
     assert await _asked_twice(ModelCall(model="scripted:x", messages=[Message(role="user", content="x")],

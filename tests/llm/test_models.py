@@ -223,7 +223,7 @@ async def test_classify_and_extract() -> None:
 
 async def test_output_type_must_be_an_object() -> None:
     with pytest.raises(tether.UsageError, match="must be an object"):
-        await llm.structured(list[int], "x", model="scripted:labeler")  # type: ignore[arg-type]
+        await llm.structured(list[int], "x", model="scripted:labeler")
 
 
 def test_default_model_and_configure(monkeypatch: pytest.MonkeyPatch) -> None:

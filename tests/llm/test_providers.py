@@ -3,17 +3,20 @@ on loopback that speaks the OpenAI-compatible API and answers from a script."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import tether
 from tests.apps import llm_flows as app
 from tether import llm
+from tether.engine.history import StepRecord
 from tether.testing import ChatServer, chat_error, chat_reply
 
-VALID = {"supplier": "ACME GmbH", "total": 339.15, "currency": "EUR"}
+VALID: dict[str, Any] = {"supplier": "ACME GmbH", "total": 339.15, "currency": "EUR"}
 
 
-def model_steps(detail: tether.RunDetail) -> list:
+def model_steps(detail: tether.RunDetail) -> list[StepRecord]:
     return [s for s in detail.steps if s.name == llm.STEP_NAME]
 
 

@@ -6,15 +6,16 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tether
-from tether import observe
+from tether import observe, settings
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.testing import unique_queue
@@ -47,19 +48,25 @@ def metrics() -> Iterator[InMemoryMetricReader]:
 def capture_on() -> Iterator[None]:
     """Content capture on for the test (process-wide), restored afterwards."""
     before = observe._setup._state.capture_content
-    observe.set_capture_content(True)
-    yield
+    with settings.override():  # set_capture_content also sets the capture_content setting
+        observe.set_capture_content(True)
+        yield
     observe._setup._state.capture_content = before
 
 
 def of_run(exporter: InMemorySpanExporter, run_id: str) -> list[ReadableSpan]:
     """The finished spans of one run's trace, oldest first."""
     finished = list(exporter.get_finished_spans())
-    runs = [s for s in finished if (s.attributes or {}).get("tether.run_id") == run_id]
+    runs = [s for s in finished if attrs(s).get("tether.run_id") == run_id]
     assert runs, f"no span of run {run_id}"
     trace_ids = {s.context.trace_id for s in runs}
     assert len(trace_ids) == 1, "a run's spans are in one trace"
     return sorted((s for s in finished if s.context.trace_id in trace_ids), key=lambda s: s.start_time or 0)
+
+
+def attrs(item: ReadableSpan | Event) -> dict[str, Any]:
+    """The attributes of a span or span event (none: empty), typed for assertions."""
+    return dict(item.attributes or {})
 
 
 def named(items: Sequence[ReadableSpan], name: str) -> list[ReadableSpan]:
@@ -82,8 +89,8 @@ def metric_points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[st
                 if m.name != name:
                     continue
                 for p in m.data.data_points:
-                    value = getattr(p, "value", None)
-                    out.append((dict(p.attributes or {}), float(value if value is not None else p.count)))
+                    value = p.value if isinstance(p, NumberDataPoint) else p.count
+                    out.append((dict(p.attributes or {}), float(value)))
     return out
 
 

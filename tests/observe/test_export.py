@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 import tether
 from tests.apps import obs_flows
@@ -51,8 +52,8 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def spans(self) -> list[Any]:
-        out = []
+    def spans(self) -> list[Span]:
+        out: list[Span] = []
         for path, body in self.bodies:
             if path == "/v1/traces":
                 for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
@@ -61,7 +62,7 @@ class Receiver:
         return out
 
     def metric_names(self) -> set[str]:
-        names = set()
+        names: set[str] = set()
         for path, body in self.bodies:
             if path == "/v1/metrics":
                 for rm in ExportMetricsServiceRequest.FromString(body).resource_metrics:
@@ -77,11 +78,11 @@ def receiver() -> Iterator[Receiver]:
     r.server.shutdown()
 
 
-def _attrs(span: Any) -> dict[str, Any]:
-    out = {}
+def _attrs(span: Span | Span.Event) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for kv in span.attributes:
-        v = kv.value
-        out[kv.key] = getattr(v, v.WhichOneof("value")) if v.WhichOneof("value") else None
+        which = kv.value.WhichOneof("value")
+        out[kv.key] = getattr(kv.value, which) if which else None
     return out
 
 

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tether
 from tests.apps import obs_flows
-from tests.observe.conftest import children, named, of_run
+from tests.observe.conftest import attrs, children, named, of_run
 from tether.observe._logging import JsonFormatter, RunContextFilter
 
 
@@ -61,9 +61,9 @@ async def test_takeover_by_another_worker_duplicates_no_span_and_no_log_line(
     (root,) = named(got, "run obs_pause")
     steps = named(got, "step obs_noop")
     assert len(steps) == 2, "each step once, though the second worker replayed the first"
-    assert [children(got, s)[0].attributes["tether.step.attempt"] for s in steps] == [1, 1]
+    assert [attrs(children(got, s)[0])["tether.step.attempt"] for s in steps] == [1, 1]
     # the step ended by the first worker and the one ended by the second hang under the same run span
-    assert all(s.parent.span_id == root.context.span_id for s in steps)
+    assert all(s.parent is not None and s.parent.span_id == root.context.span_id for s in steps)
     assert [e.name for e in root.events] == ["tether.note"]
     for text in ("before the pause", "plain logging before the pause", "after the pause",
                  "note: pausing (seconds=2.0)"):

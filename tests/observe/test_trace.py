@@ -4,6 +4,7 @@ notes and decisions, tool calls, human tasks, content capture and metrics."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -12,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import tether
 from tests.apps import human_flows, obs_flows
-from tests.observe.conftest import children, metric_points, named, of_run
+from tests.observe.conftest import attrs, children, metric_points, named, of_run
 
 
 async def test_span_tree_of_a_run_explains_it(traced: tether.Client, spans: InMemorySpanExporter) -> None:
@@ -24,7 +25,7 @@ async def test_span_tree_of_a_run_explains_it(traced: tether.Client, spans: InMe
 
     (root,) = named(got, "run obs_explained")
     assert root.parent is None and root.kind == SpanKind.SERVER
-    assert root.attributes["tether.run_id"] == run.id and root.attributes["tether.outcome"] == "completed"
+    assert attrs(root)["tether.run_id"] == run.id and attrs(root)["tether.outcome"] == "completed"
     assert {s.context.trace_id for s in got} == {root.context.trace_id}
     top = children(got, root)
     assert [s.name for s in top] == ["step obs_flaky"] + ["step tether.llm"] * 4 + ["execute_tool lookup_customer"]
@@ -32,12 +33,12 @@ async def test_span_tree_of_a_run_explains_it(traced: tether.Client, spans: InMe
     # the retried step: three attempts under it, the first two failed with their error
     flaky = top[0]
     attempts = children(got, flaky)
-    assert [a.attributes["tether.step.attempt"] for a in attempts] == [1, 2, 3]
-    assert [a.attributes["tether.outcome"] for a in attempts] == ["retry", "retry", "ok"]
+    assert [attrs(a)["tether.step.attempt"] for a in attempts] == [1, 2, 3]
+    assert [attrs(a)["tether.outcome"] for a in attempts] == ["retry", "retry", "ok"]
     assert [a.status.status_code for a in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
     (error,) = [e for e in attempts[0].events if e.name == "exception"]
-    assert error.attributes["exception.type"] == "RuntimeError"
-    assert error.attributes["exception.message"] == "flaky: attempt 1 failed"
+    assert attrs(error)["exception.type"] == "RuntimeError"
+    assert attrs(error)["exception.message"] == "flaky: attempt 1 failed"
 
     # model calls: GenAI spans under each model step's attempt, with round and fallback position
     models = []
@@ -49,40 +50,40 @@ async def test_span_tree_of_a_run_explains_it(traced: tether.Client, spans: InMe
     first, repair, down, up = models
     for m in models:
         assert m.kind == SpanKind.CLIENT
-        assert m.attributes["gen_ai.operation.name"] == "chat"
-        assert m.attributes["gen_ai.provider.name"] == "scripted"
-    assert first.attributes["gen_ai.request.model"] == "obs-repair"
-    assert first.attributes["gen_ai.response.model"] == "scripted:obs-repair"
-    assert first.attributes["gen_ai.usage.input_tokens"] > 0 and first.attributes["gen_ai.usage.output_tokens"] > 0
-    assert first.attributes["gen_ai.response.finish_reasons"] == ("stop",)
-    assert first.attributes["gen_ai.output.type"] == "json"
-    assert (first.attributes["tether.llm.repair"], repair.attributes["tether.llm.repair"]) == (0, 1)
-    assert repair.attributes["tether.llm.reason"].startswith("invalid reply from scripted:obs-repair")
-    assert down.status.status_code == StatusCode.ERROR and down.attributes["error.type"] == "ModelError"
-    assert (down.attributes["tether.llm.fallback"], up.attributes["tether.llm.fallback"]) == (0, 1)
-    tokens_in, tokens_out = up.attributes["gen_ai.usage.input_tokens"], up.attributes["gen_ai.usage.output_tokens"]
-    assert up.attributes["tether.llm.cost_usd"] == pytest.approx((1000 * tokens_in + 2000 * tokens_out) / 1e6)
-    assert "tether.llm.cost_usd" not in first.attributes  # no known price: no cost rather than a wrong one
+        assert attrs(m)["gen_ai.operation.name"] == "chat"
+        assert attrs(m)["gen_ai.provider.name"] == "scripted"
+    assert attrs(first)["gen_ai.request.model"] == "obs-repair"
+    assert attrs(first)["gen_ai.response.model"] == "scripted:obs-repair"
+    assert attrs(first)["gen_ai.usage.input_tokens"] > 0 and attrs(first)["gen_ai.usage.output_tokens"] > 0
+    assert attrs(first)["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attrs(first)["gen_ai.output.type"] == "json"
+    assert (attrs(first)["tether.llm.repair"], attrs(repair)["tether.llm.repair"]) == (0, 1)
+    assert attrs(repair)["tether.llm.reason"].startswith("invalid reply from scripted:obs-repair")
+    assert down.status.status_code == StatusCode.ERROR and attrs(down)["error.type"] == "ModelError"
+    assert (attrs(down)["tether.llm.fallback"], attrs(up)["tether.llm.fallback"]) == (0, 1)
+    tokens_in, tokens_out = attrs(up)["gen_ai.usage.input_tokens"], attrs(up)["gen_ai.usage.output_tokens"]
+    assert attrs(up)["tether.llm.cost_usd"] == pytest.approx((1000 * tokens_in + 2000 * tokens_out) / 1e6)
+    assert "tether.llm.cost_usd" not in attrs(first)  # no known price: no cost rather than a wrong one
     assert top[3].status.status_code == StatusCode.ERROR  # the failed model step, before the fallback
 
     # the tool call: an execute_tool span with the step that served it nested inside
     tool = top[5]
-    assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
-    assert tool.attributes["gen_ai.tool.name"] == "lookup_customer"
-    assert tool.attributes["gen_ai.tool.call.id"] == "call-1"
+    assert attrs(tool)["gen_ai.operation.name"] == "execute_tool"
+    assert attrs(tool)["gen_ai.tool.name"] == "lookup_customer"
+    assert attrs(tool)["gen_ai.tool.call.id"] == "call-1"
     (tool_step,) = children(got, tool)
     assert tool_step.name == "step obs_lookup_customer" and len(children(got, tool_step)) == 1
 
     # the decision and the note, on the run span, with their inputs
     decision, note = [e for e in root.events if e.name.startswith("tether.")]
     assert decision.name == "tether.decision"
-    assert dict(decision.attributes) == {"tether.decision.name": "high_total", "tether.decision.outcome": True,
+    assert attrs(decision) == {"tether.decision.name": "high_total", "tether.decision.outcome": True,
                                          "tether.decision.input.total": 250.0, "tether.decision.input.limit": 100}
     assert note.name == "tether.note"
-    assert note.attributes["tether.note.message"] == "routed to manual review"
-    assert note.attributes["tether.note.supplier"] == "ACME"
+    assert attrs(note)["tether.note.message"] == "routed to manual review"
+    assert attrs(note)["tether.note.supplier"] == "ACME"
     # content capture is off unless asked for
-    assert all("gen_ai.input.messages" not in m.attributes for m in models)
+    assert all("gen_ai.input.messages" not in attrs(m) for m in models)
 
 
 async def test_notes_and_decisions_show_in_tether_show(traced: tether.Client, spans: InMemorySpanExporter) -> None:
@@ -102,9 +103,9 @@ async def test_prompts_and_replies_are_recorded_when_capture_is_on(
         run = await traced.start(obs_flows.obs_explained, "ACME invoice, total 250 EUR")
         await run.result()
     repair = [s for s in of_run(spans, run.id) if s.name == "chat obs-repair"][1]
-    assert '"content": "ACME invoice, total 250 EUR"' in repair.attributes["gen_ai.input.messages"]
-    assert '"role": "assistant"' in repair.attributes["gen_ai.input.messages"]  # the invalid reply sent back
-    assert '\\"total\\": 250.0' in repair.attributes["gen_ai.output.messages"]
+    assert '"content": "ACME invoice, total 250 EUR"' in attrs(repair)["gen_ai.input.messages"]
+    assert '"role": "assistant"' in attrs(repair)["gen_ai.input.messages"]  # the invalid reply sent back
+    assert '\\"total\\": 250.0' in attrs(repair)["gen_ai.output.messages"]
 
 
 async def test_a_client_with_telemetry_off_makes_no_spans(tether_server, spans: InMemorySpanExporter) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +117,7 @@ async def test_a_client_with_telemetry_off_makes_no_spans(tether_server, spans: 
     async with tether.Worker(client, workflows=[obs_flows.obs_zoned], queues=["main", "obszone"]):
         run = await client.start(obs_flows.obs_zoned, "x")
         assert await run.result() == "zoned:x-1"
-    assert not [s for s in spans.get_finished_spans() if (s.attributes or {}).get("tether.run_id") == run.id]
+    assert not [s for s in spans.get_finished_spans() if attrs(s).get("tether.run_id") == run.id]
 
 
 async def test_failed_run_and_step_metrics(traced: tether.Client, spans: InMemorySpanExporter,
@@ -149,18 +150,18 @@ async def test_human_task_span_and_metrics(traced: tether.Client, spans: InMemor
         await run.result()
     (task,) = [s for s in of_run(spans, run.id) if s.name == "human_task question"]
     (root,) = [s for s in of_run(spans, run.id) if s.name == "run human_approval"]
-    assert task.parent.span_id == root.context.span_id
-    assert task.attributes["tether.human.task_id"] == task_id
-    assert task.attributes["tether.human.status"] == "answered"
-    assert task.attributes["tether.human.answered_by"] == "alice"
-    assert task.attributes["tether.human.wait_seconds"] > 0
+    assert task.parent is not None and task.parent.span_id == root.context.span_id
+    assert attrs(task)["tether.human.task_id"] == task_id
+    assert attrs(task)["tether.human.status"] == "answered"
+    assert attrs(task)["tether.human.answered_by"] == "alice"
+    assert attrs(task)["tether.human.wait_seconds"] > 0
     events = {a["tether.event"]: v for a, v in metric_points(metrics, "tether.human.tasks")
               if a["tether.workflow"] == "human_approval"}
     assert events["opened"] >= 1 and events["answered"] >= 1
 
 
 async def test_egress_blocks_in_workflow_code_are_spans(traced: tether.Client, spans: InMemorySpanExporter,
-                                                        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TETHER_VAULT", str(tmp_path / "vault.db"))
     async with tether.Worker(traced, workflows=[obs_flows.obs_careless], steps=[obs_flows.obs_fetch_secret],
                              queues=["main", "obsvault"]):
@@ -173,10 +174,10 @@ async def test_egress_blocks_in_workflow_code_are_spans(traced: tether.Client, s
             raise AssertionError("the second egress should fail the run")
     got = of_run(spans, run.id)
     (root,) = named(got, "run obs_careless")
-    assert root.status.status_code == StatusCode.ERROR and root.attributes["tether.outcome"] == "failed"
+    assert root.status.status_code == StatusCode.ERROR and attrs(root)["tether.outcome"] == "failed"
     blocks = [s for s in children(got, root) if s.name == "egress_blocked"]
-    assert [b.attributes["tether.egress.destination"] for b in blocks] == ["openai:gpt-first", "openai:gpt-second"]
-    assert all(b.attributes["tether.egress.zone"] == "obsvault" for b in blocks)
+    assert [attrs(b)["tether.egress.destination"] for b in blocks] == ["openai:gpt-first", "openai:gpt-second"]
+    assert all(attrs(b)["tether.egress.zone"] == "obsvault" for b in blocks)
     assert all(b.status.status_code == StatusCode.ERROR for b in blocks)
 
 
@@ -190,11 +191,12 @@ async def test_agent_turns_and_tool_calls_in_the_trace(traced: tether.Client, sp
     assert [s.name for s in top] == ["step tether.llm", "execute_tool obs_lookup_customer",
                                      "execute_tool obs_lookup_customer", "step tether.llm"]
     turn1, tool_a, tool_b, _ = top
-    assert turn1.attributes["tether.llm.purpose"] == "agent"
-    assert {t.attributes["gen_ai.tool.call.id"] for t in (tool_a, tool_b)} != {""}
-    assert tool_a.attributes["gen_ai.tool.call.id"] != tool_b.attributes["gen_ai.tool.call.id"]
+    assert attrs(turn1)["tether.llm.purpose"] == "agent"
+    assert {attrs(t)["gen_ai.tool.call.id"] for t in (tool_a, tool_b)} != {""}
+    assert attrs(tool_a)["gen_ai.tool.call.id"] != attrs(tool_b)["gen_ai.tool.call.id"]
     for tool in (tool_a, tool_b):
         (step,) = children(got, tool)
         assert step.name == "step obs_lookup_customer" and len(children(got, step)) == 1
     # the two tool calls ran side by side: each started before the other ended
+    assert tool_a.start_time and tool_a.end_time and tool_b.start_time and tool_b.end_time
     assert tool_a.start_time < tool_b.end_time and tool_b.start_time < tool_a.end_time

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tether
 from tests.apps import obs_flows
-from tests.observe.conftest import named, of_run
+from tests.observe.conftest import attrs, named, of_run
 from tether.engine.devserver import DevServer
 from tether.observe import SpanStore
 from tether.testing import run_worker_process
@@ -39,7 +39,7 @@ async def test_a_step_in_another_zone_and_process_joins_the_runs_trace(
     here = of_run(spans, run.id)
     (root,) = named(here, "run obs_zoned")
     (zone_step,) = named(here, "step obs_zone_step")  # scheduled by workflow code in this process
-    assert zone_step.attributes["tether.step.zone"] == "obszone"
+    assert attrs(zone_step)["tether.step.zone"] == "obszone"
     assert not named(here, "attempt obs_zone_step"), "this process did not run the zoned step"
     (attempt,) = [s for s in remote if s.name == "attempt obs_zone_step"]
     assert attempt.trace_id == f"{root.context.trace_id:032x}"

@@ -45,7 +45,7 @@ async def connect(address: str, queue: str, keys: list[Key] | None, store: Path)
 
 
 async def run_to_end(client: tether.Client, wf: tether.Workflow[Any, Any], arg: Any,
-                     zones: tuple[str, ...] = ("vault",)) -> tether.Run:
+                     zones: tuple[str, ...] = ("vault",)) -> tether.Run[Any]:
     """Start `wf` with a main worker and zone workers in this process; wait for it to end."""
     async with tether.Worker(client, workflows=[wf], steps=[]), \
             tether.Worker(client, queues=list(zones), workflows=[]):

@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tether
 from tests.apps import human_flows as flows
@@ -72,7 +73,7 @@ async def served(command: str, client: tether.Client, *extra: str, env: dict[str
 
 
 async def waiting_run(client: tether.Client, question: str = "Pay invoice INV-66 (12 400 EUR)?") -> tuple[
-        tether.Run, str]:
+        tether.Run[Any], str]:
     """A run of `human_approval` waiting on its task; returns (run, task id)."""
     run = await client.start(flows.human_approval, question)
     task_id = f"{run.id}.1"
@@ -80,7 +81,7 @@ async def waiting_run(client: tether.Client, question: str = "Pay invoice INV-66
     return run, task_id
 
 
-async def end(client: tether.Client, *runs: tether.Run) -> None:
+async def end(client: tether.Client, *runs: tether.Run[Any]) -> None:
     """Terminate runs a test left open (no worker needed)."""
     for run in runs:
         with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def _db_bytes(server: DevServer) -> bytes:
 
 
 @pytest.mark.parametrize("wf", [app.sec_cause, app.sec_pydantic], ids=["raise-from", "pydantic"])
-async def test_error_cause_carries_no_value(wf: tether.Workflow, server: DevServer, key: Key,
+async def test_error_cause_carries_no_value(wf: tether.Workflow[..., Any], server: DevServer, key: Key,
                                             tmp_path: Path, vault_file: Path) -> None:
     queue = unique_queue("sec")
     codec = build_codec(Keyring([key]), store=FileStore(tmp_path / "payloads"))

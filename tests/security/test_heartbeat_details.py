@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import tether
 from tests.apps import sec_leaks as app
@@ -17,7 +18,7 @@ __all__ = ["vault_file"]  # fixtures
 NEEDLES = [app.SSN.encode(), app.SSN.replace("-", "").encode()]
 
 
-async def _details(run: tether.Run, client: tether.Client) -> bytes:
+async def _details(run: tether.Run[Any], client: tether.Client) -> bytes:
     """The raw heartbeat details the server holds for the run's running step (waits for the step's own)."""
     handle = client.temporal.get_workflow_handle(run.id)
     deadline = time.monotonic() + 60

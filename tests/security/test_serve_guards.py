@@ -79,7 +79,8 @@ async def test_beyond_loopback_a_token_is_required(tether_client: tether.Client,
                     httpx.AsyncClient(base_url=api.url, timeout=60) as http:
                 assert "token required" in api.banner
                 url = f"/api/tasks/{task_id}/answer"
-                wrong = ({}, {"Authorization": "Bearer wrong-token-0000000"}, {"Authorization": "ops-token-0123456789"})
+                wrong: tuple[dict[str, str], ...] = (
+                    {}, {"Authorization": "Bearer wrong-token-0000000"}, {"Authorization": "ops-token-0123456789"})
                 for auth in wrong:
                     assert (await http.get("/api/tasks", headers=auth)).status_code == 401
                     assert (await http.post(url, json=PAYMENT, headers=auth)).status_code == 401

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ async def test_runs_started_under_key_1_complete_after_key_2_becomes_primary(
     assert (await rotated.get(run.id).describe()).input == "hi"
 
 
-async def _first_step_done(run: tether.Run) -> bool:
+async def _first_step_done(run: tether.Run[Any]) -> bool:
     steps = (await run.describe()).steps
     return bool(steps) and steps[0].status == "completed"
 
@@ -90,7 +91,7 @@ async def test_worker_without_the_key_leaves_the_run_waiting_then_it_completes(
         assert await asyncio.wait_for(keyed.get(run.id).result(), 60) == "BO: X!"
 
 
-async def _stuck(run: tether.Run) -> bool:
+async def _stuck(run: tether.Run[Any]) -> bool:
     return bool((await run.describe()).workflow_task_error)
 
 

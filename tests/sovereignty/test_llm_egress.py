@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,12 +23,12 @@ def vault_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def cloud() -> ChatServer:
+def cloud() -> Iterator[ChatServer]:
     with ChatServer(default=chat_reply("no risk")) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
-async def _run(client: tether.Client, wf: tether.Workflow, ask: dict[str, str]) -> tether.Run:
+async def _run(client: tether.Client, wf: tether.Workflow[..., Any], ask: dict[str, str]) -> tether.Run[Any]:
     async with tether.Worker(client, workflows=[wf]), tether.Worker(client, queues=["vault"], workflows=[]):
         run = await client.start(wf, ask)
         with contextlib.suppress(tether.RunFailed):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,8 @@ def _vault_values(path: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT value FROM sensitive")}
 
 
-async def _run(client: tether.Client, wf: tether.Workflow, arg: str, zones: tuple[str, ...] = ("vault",)) -> tether.Run:
+async def _run(client: tether.Client, wf: tether.Workflow[..., Any], arg: str,
+               zones: tuple[str, ...] = ("vault",)) -> tether.Run[Any]:
     async with tether.Worker(client, workflows=[wf], steps=[]), \
             tether.Worker(client, queues=list(zones), workflows=[]):
         run = await client.start(wf, arg)

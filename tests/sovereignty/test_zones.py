@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import tether
 from tests.apps import sov_basic as app
@@ -25,7 +26,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
                   "PYTHONPATH": str(REPO)}
 
 
-async def _step(run: tether.Run, timeout: float = 30) -> tether.engine.history.StepRecord:
+async def _step(run: tether.Run[Any], timeout: float = 30) -> tether.engine.history.StepRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         steps = (await run.describe()).steps
@@ -81,7 +82,7 @@ def test_dev_runs_zones_in_separate_processes(tmp_path: Path) -> None:
                             "--port", str(free_port()), "--ui-port", "0", "--state-dir", str(state)],
                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = []
+        lines: list[str] = []
         while not any("ready" in line for line in lines):
             line = dev.stdout.readline()  # type: ignore[union-attr]
             assert line, "".join(lines)

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 import tether
-from tether import observe
+from tether import observe, settings
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer, free_port
 from tether.studio import create_studio, start_background
@@ -48,24 +48,20 @@ def span_store(tmp_path: Path) -> Iterator[Path]:
     """Spans finished in this process go to a store of this test's own (as under `tether dev`)."""
     from tether.observe import _setup
 
-    before_env = os.environ.get(_setup.STORE_ENV)
     before = _setup._state.store
-    path = observe.use_store(tmp_path / "traces.db")
-    try:
-        yield path
-    finally:
-        observe.flush()
-        processor = _setup._state.store_processor
-        if processor is not None:
-            _setup._state.sinks.remove(processor)
-            processor.shutdown()
-        _setup._state.store, _setup._state.store_processor = None, None
-        if before is not None:
-            observe.use_store(before)
-        if before_env is None:
-            os.environ.pop(_setup.STORE_ENV, None)
-        else:
-            os.environ[_setup.STORE_ENV] = before_env
+    with settings.override():  # use_store sets the trace_store setting: undone after the test
+        path = observe.use_store(tmp_path / "traces.db")
+        try:
+            yield path
+        finally:
+            observe.flush()
+            processor = _setup._state.store_processor
+            if processor is not None:
+                _setup._state.sinks.remove(processor)
+                processor.shutdown()
+            _setup._state.store, _setup._state.store_processor = None, None
+    if before is not None:
+        observe.use_store(before)
 
 
 async def serve_studio(client: tether.Client, store: Path, **kw: Any) -> Running:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from tether.human import escalation_schema
+from tether.escalation import escalation_schema
 from tether.studio import charts, forms, render
 from tether.studio.security import safe_next
 

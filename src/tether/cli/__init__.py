@@ -14,34 +14,28 @@ import traceback
 
 import typer
 from rich.markup import escape
+from typer._click.exceptions import NoArgsIsHelpError  # typer vendors click; its errors live there
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.exceptions import TyperException
 
-from tether.cli._common import app, before_exit, check_environment, err
+from tether import settings
+from tether.cli._common import app, before_exit, err, hoist_global_options
 from tether.errors import TetherError, UsageError
 
 # Each module registers its commands on `app`; `tether --help` lists them in this order.
-for _module in ("core", "tasks", "observe", "studio", "keys", "mcp", "schedules", "replay", "deployments"):
+for _module in ("core", "runs", "tasks", "serve", "observe", "studio", "keys", "mcp", "schedules", "replay",
+                "deployments"):
     importlib.import_module(f"tether.cli.{_module}")
-
-
-@app.callback()
-def _options(debug: bool = typer.Option(
-        False, "--debug", help="Show tracebacks of errors (may also follow the command; or TETHER_DEBUG=1).")) -> None:
-    """tether: durable AI workflows on Temporal."""
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one clear line and a non-zero exit for errors; tracebacks with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("TETHER_DEBUG") == "1"
-    args = (["--debug"] if "--debug" in args else []) + [a for a in args if a != "--debug"]
-    if debug:
-        os.environ["TETHER_DEBUG"] = "1"
+    debug = "--debug" in args
     code: int = 0
     try:
-        check_environment()
-        app(args=args, prog_name="tether")  # exits via SystemExit; usage errors handled by typer
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        debug = debug or settings.current().debug  # a malformed TETHER_* variable fails here, in one line
+        code = _invoke(hoist_global_options(args))
     except KeyboardInterrupt:
         err.print("aborted")
         code = 130
@@ -50,6 +44,27 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         code = _fail(exc, debug, 1, unexpected=True)
     _exit(code)
+
+
+def _invoke(args: list[str]) -> int:
+    """Run the command; a wrong option or argument is one line naming it and where help is."""
+    try:
+        result = app(args=args, prog_name="tether", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except NoArgsIsHelpError as exc:
+        return exc.exit_code  # the help was printed
+    except ClickUsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "tether"
+        err.print(f"[bold red]error:[/] {escape(exc.format_message())} (see `{where} --help`)", soft_wrap=True)
+        return exc.exit_code
+    except TyperException as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.format_message())}", soft_wrap=True)
+        return exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 def _exit(code: int) -> None:
@@ -74,16 +89,13 @@ def _fail(exc: BaseException, debug: bool, code: int, *, unexpected: bool = Fals
     return code
 
 
-SECRET_ENV = ("TETHER_KEYS", "TETHER_API_TOKEN", "TETHER_API_KEY")
-"""Variables whose values are key material or credentials: never quoted in an error line."""
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{8,}")
 
 
-def _secret_parts(name: str) -> list[str]:
-    raw = os.environ.get(name, "")
+def _secret_parts(name: str, value: str) -> list[str]:
     if name == "TETHER_KEYS":  # "ID:KEY,ID:KEY": key ids name keys in messages and are no secret
-        return [entry.rpartition(":")[2].strip() for entry in raw.split(",")]
-    return re.split(r"[,:\s]+", raw)
+        return [entry.rpartition(":")[2].strip() for entry in value.split(",")]
+    return re.split(r"[,:\s]+", value)
 
 
 def without_secrets(text: str) -> str:
@@ -92,7 +104,7 @@ def without_secrets(text: str) -> str:
     Error lines end up in terminals, CI logs and tickets; a message that quotes part of a
     malformed key (`got an entry 'c2VjcmV0…'`) must not carry it there.
     """
-    secrets = [v for name in SECRET_ENV for v in _secret_parts(name) if len(v) >= 8]
+    secrets = [v for name, value in settings.secret_values() for v in _secret_parts(name, value) if len(v) >= 8]
     if not secrets:
         return text
     return _WORD.sub(lambda m: "[redacted]" if any(m.group(0) in s for s in secrets) else m.group(0), text)

@@ -1,8 +1,9 @@
-"""Shared pieces of the CLI: the typer app, consoles and connection options."""
+"""Shared pieces of the CLI: the typer app and its own options (connection, --debug), consoles, options
+several commands take."""
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,32 +12,90 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tether import settings
 from tether.engine.connection import Connection
+from tether.errors import UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="tether: durable AI workflows on Temporal.")
+                  help="tether: durable AI workflows on Temporal.",
+                  epilog="Shortcuts: tether show | cancel | terminate | trace RUN_ID = tether runs show | cancel | "
+                         "terminate | trace RUN_ID.")
 # Piped output is read by scripts and logs: do not fold it to 80 columns.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
+CONNECTION = "Connection (before or after the command)"
+"""The help panel of the options every command that talks to a server takes."""
+CONNECTS = ("Server: the connection options of `tether --help` (--address, --namespace, --task-queue, "
+            "--tls-cert, --tls-key, --tls-ca, --api-key, --allow-plaintext), before or after the command.")
+"""The epilog of commands that talk to a server: where their connection options are."""
+_Conn = functools.partial(typer.Option, rich_help_panel=CONNECTION, show_default=False)
+
+
 @app.callback()
-def _options(allow_plaintext: Annotated[bool, typer.Option(
-        "--allow-plaintext", help="Let commands talk to a non-local server without a payload key "
-        "(the server then stores inputs and answers unencrypted).")] = False) -> None:
-    if allow_plaintext:
-        os.environ["TETHER_ALLOW_PLAINTEXT"] = "1"
+def _options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks of errors (may also follow the command).", envvar="TETHER_DEBUG")] = False,
+    address: Annotated[str | None, _Conn(envvar="TETHER_ADDRESS", help="Temporal frontend host:port.")] = None,
+    namespace: Annotated[str | None, _Conn(envvar="TETHER_NAMESPACE", help="Temporal namespace.")] = None,
+    task_queue: Annotated[str | None, _Conn(
+        "--task-queue", envvar="TETHER_TASK_QUEUE", help="Main task queue.")] = None,
+    tls_cert: Annotated[str | None, _Conn(envvar="TETHER_TLS_CERT", help="mTLS client certificate file.")] = None,
+    tls_key: Annotated[str | None, _Conn(envvar="TETHER_TLS_KEY", help="mTLS client key file.")] = None,
+    tls_ca: Annotated[str | None, _Conn(envvar="TETHER_TLS_CA", help="CA bundle for the server.")] = None,
+    api_key: Annotated[str | None, _Conn(envvar="TETHER_API_KEY", help="API key (Temporal Cloud).")] = None,
+    allow_plaintext: Annotated[bool, _Conn(
+        "--allow-plaintext", envvar="TETHER_ALLOW_PLAINTEXT",
+        help="Talk to (or run a worker for) a non-local server without a payload key: it then stores inputs, "
+             "results and answers unencrypted.")] = False,
+) -> None:
+    """tether: durable AI workflows on Temporal."""
+    given = {"debug": debug, "address": address, "namespace": namespace, "task_queue": task_queue,
+             "tls_cert": tls_cert, "tls_key": tls_key, "tls_ca": tls_ca, "api_key": api_key,
+             "allow_plaintext": allow_plaintext}
+    settings.use(**{name: value for name, value in given.items() if value})
+
+
+GLOBAL_FLAGS = ("--debug", "--allow-plaintext")
+GLOBAL_OPTIONS = ("--address", "--namespace", "--task-queue", "--tls-cert", "--tls-key", "--tls-ca", "--api-key")
+"""Options of `tether` itself that may also follow the command (`tether runs list --address …`)."""
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`args` with `tether`'s own options moved before the command, where typer parses them.
+
+    Raises:
+        UsageError: An option that takes a value ends the command line.
+
+    Example:
+        >>> hoist_global_options(["runs", "show", "r1", "--address", "h:7233"])
+        ['--address', 'h:7233', 'runs', 'show', 'r1']
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":  # everything after it is an argument
+            rest += args[i:]
+            break
+        name, eq, _ = arg.partition("=")
+        if arg in GLOBAL_FLAGS or (eq and name in GLOBAL_OPTIONS):
+            front.append(arg)
+        elif arg in GLOBAL_OPTIONS:
+            if i + 1 == len(args):
+                raise UsageError(f"{arg} needs a value (see `tether --help`)")
+            front += args[i:i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 before_exit: list[Callable[[], None]] = []
 """Callbacks run before the CLI process exits (e.g. flushing telemetry exporters)."""
 
-Address = Annotated[str | None, typer.Option(envvar="TETHER_ADDRESS", help="Temporal frontend host:port.")]
-Namespace = Annotated[str | None, typer.Option(envvar="TETHER_NAMESPACE", help="Temporal namespace.")]
-Queue = Annotated[str | None, typer.Option("--task-queue", envvar="TETHER_TASK_QUEUE", help="Main task queue.")]
-TlsCert = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CERT", help="mTLS client certificate file.")]
-TlsKey = Annotated[str | None, typer.Option(envvar="TETHER_TLS_KEY", help="mTLS client key file.")]
-TlsCa = Annotated[str | None, typer.Option(envvar="TETHER_TLS_CA", help="CA bundle for the server.")]
-ApiKey = Annotated[str | None, typer.Option(envvar="TETHER_API_KEY", help="API key (Temporal Cloud).")]
 Grace = Annotated[str, typer.Option(
     envvar="TETHER_GRACE", help="On SIGTERM/Ctrl-C, how long steps in flight may take to finish (e.g. 30s).")]
 
@@ -49,8 +108,7 @@ def _use_state_dir(value: Path) -> Path:
     """
     from tether.engine.devserver import secure_state_dir
 
-    os.environ["TETHER_STATE_DIR"] = str(value)
-    os.environ.setdefault("TETHER_PAYLOAD_STORE", str(value / "payloads"))
+    settings.use(state_dir=value)
     secure_state_dir(value, create=False)  # made (0700) by whatever first writes state into it
     return value
 
@@ -68,20 +126,6 @@ HttpsCert = Annotated[Path | None, typer.Option(envvar="TETHER_HTTPS_CERT", help
 HttpsKey = Annotated[Path | None, typer.Option(envvar="TETHER_HTTPS_KEY", help="Serve HTTPS: its private key.")]
 
 
-def check_environment() -> None:
-    """Refuse malformed `TETHER_*` settings with one line naming the variable and the fix.
-
-    Raises:
-        UsageError: `TETHER_PAYLOAD_THRESHOLD` is set but not a positive whole number of bytes.
-    """
-    from tether.errors import UsageError
-
-    raw = os.environ.get("TETHER_PAYLOAD_THRESHOLD", "").strip()
-    if raw and not (raw.isdigit() and int(raw) > 0):
-        raise UsageError(f"TETHER_PAYLOAD_THRESHOLD must be a whole number of bytes above which payloads go to the "
-                         f"payload store (e.g. 1048576 for 1 MB), got {raw!r}; fix or unset it")
-
-
 def tokens_from(ctx: typer.Context, token: str | None, token_file: Path | None) -> dict[str, str]:
     """The server's tokens from `--token-file`, TETHER_API_TOKEN or (deprecated) `--token`.
 
@@ -97,11 +141,6 @@ def tokens_from(ctx: typer.Context, token: str | None, token_file: Path | None) 
     return load_tokens(token, token_file)
 
 
-def conn_from(  # shared by every command that connects
-address: str | None, namespace: str | None, task_queue: str | None,
-          tls_cert: str | None = None, tls_key: str | None = None, tls_ca: str | None = None,
-          api_key: str | None = None) -> Connection:
-    return Connection.from_env(address=address, namespace=namespace, task_queue=task_queue,
-                               tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, api_key=api_key)
-
-
+def connection() -> Connection:
+    """The connection the command's options (or `TETHER_*` variables) describe."""
+    return Connection.from_env()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tether import settings
 from tether.cli._common import before_exit
 from tether.observe import flush
 
@@ -25,7 +25,7 @@ def telemetry_setup(role: str, state_dir: Path | None, metrics_port: int | None,
     from tether.observe import setup_process
 
     setup_process(role=role, state_dir=state_dir, metrics_port=metrics_port, capture=capture,
-                  logs=role != "run" or os.environ.get("TETHER_DEBUG") == "1")
+                  logs=role != "run" or settings.current().debug)
 
 
 before_exit.append(flush)  # spans and metrics still buffered when a command ends are exported first

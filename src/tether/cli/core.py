@@ -1,11 +1,10 @@
-"""Core commands: dev, run, worker, runs, show, cancel, terminate."""
+"""Core commands: dev (the local engine, a worker and Studio), run (start and follow a run), worker."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -16,24 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from tether import _render
-from tether.cli._common import (
-    Address,
-    ApiKey,
-    Grace,
-    Namespace,
-    Queue,
-    StateDir,
-    TlsCa,
-    TlsCert,
-    TlsKey,
-    app,
-    conn_from,
-    err,
-    out,
-)
+from tether import _render, settings
+from tether.cli._common import CONNECTS, Grace, StateDir, app, connection, err, out
 from tether.cli._telemetry import CaptureContent, MetricsPort, telemetry_setup
-from tether.cli.keys import AllowPlaintext, KeyFile, use_dev_key
+from tether.cli.keys import KeyFile, use_dev_key
 from tether.durations import parse_duration
 from tether.engine import liveness
 from tether.engine.app import App, load_app, split_target
@@ -44,7 +29,6 @@ from tether.engine.devserver import DevServer, running_server, stop_running
 from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
 from tether.errors import ServerUnavailable, UsageError
-from tether.llm import _report as llm_report
 
 
 @app.command(rich_help_panel="Runs")
@@ -54,7 +38,6 @@ def dev(
     ui_port: Annotated[int | None, typer.Option(help="Web UI port (default: port + 1000).")] = None,
     separate_zones: Annotated[bool, typer.Option(help="Run each zone's steps in its own process.")] = False,
     state_dir: StateDir = Path(".tether"),
-    task_queue: Queue = None,
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
     studio: Annotated[bool, typer.Option("--studio/--no-studio", help="Serve Studio, the web app.")] = True,
     studio_port: Annotated[int, typer.Option(help="Studio's port on 127.0.0.1.")] = 7300,
@@ -76,7 +59,7 @@ def dev(
     use_dev_key(state_dir)
     telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
     asyncio.run(_dev(loaded, port, ui_port, separate_zones, state_dir,
-                     conn_from(None, None, task_queue), studio=(loaded.workflows, studio_port) if studio else None,
+                     connection(), studio=(loaded.workflows, studio_port) if studio else None,
                      grace=seconds))
 
 
@@ -154,7 +137,7 @@ async def _warn_on_change(files: list[Path], every: float = 1.0) -> None:
 def _spawn_zone_worker(spec: str, zone: str, conn: Connection, grace: float) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "tether", "worker", spec, "--queues", zone, "--grace", f"{grace:g}s",
            "--address", conn.address, "--namespace", conn.namespace, "--task-queue", conn.task_queue]
-    return subprocess.Popen(cmd)
+    return subprocess.Popen(cmd, env=settings.child_env())  # the same keys, stores and telemetry
 
 
 async def _until_signal(coro: Any, *, grace: float | None = None) -> None:
@@ -187,7 +170,7 @@ async def _until_signal(coro: Any, *, grace: float | None = None) -> None:
             loop.remove_signal_handler(sig)
 
 
-@app.command(rich_help_panel="Runs")
+@app.command(rich_help_panel="Runs", epilog=CONNECTS)
 def run(
     target: Annotated[str, typer.Argument(metavar="APP:WORKFLOW", help="e.g. examples/invoice.py:process_invoice")],
     input: Annotated[str | None, typer.Option("--input", "-i", help="Input as JSON, or @file.json.")] = None,
@@ -196,8 +179,6 @@ def run(
     allow_id_reuse: Annotated[bool, typer.Option(
         "--allow-id-reuse", help="Start even if a finished run had this --id (its work is done again).")] = False,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Start a run of a workflow, show its steps live and print its result.
 
@@ -211,7 +192,7 @@ def run(
     wf = resolve_workflow(name) if name in loaded.workflows else _unknown(name, loaded.workflows)
     args_value = _read_input(input)
     wf.validate_input(args_value)  # reject before touching any server
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
     if not conn.explicit:  # the embedded engine: runs served here are traced like under `tether dev`
         telemetry_setup("run", state_dir, None, None)
     if run_id is not None and not run_id.strip():
@@ -281,7 +262,7 @@ async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir
                conn: Connection, zones: list[str], *, allow_id_reuse: bool = False,
                started: _Started | None = None) -> int:
     started = started or _Started()
-    if os.environ.get("TETHER_DEBUG") != "1":
+    if not settings.current().debug:
         # Step failures are shown as progress lines; the worker's own tracebacks are noise here.
         logging.getLogger("temporalio").setLevel(logging.CRITICAL)
     async with open_session(conn, state_dir) as session:
@@ -367,27 +348,26 @@ def _determinism_message(run_id: str, error: str) -> str:
     )
 
 
-@app.command(rich_help_panel="Runs")
+@app.command(rich_help_panel="Runs", epilog=CONNECTS)
 def worker(
     app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file with workflows.")],
     queues: Annotated[str | None, typer.Option(help="Comma-separated: 'main' and/or zone names.")] = None,
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
-    key_file: KeyFile = None, allow_plaintext: AllowPlaintext = False,
+    key_file: KeyFile = None,
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
     grace: Grace = "30s",
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster.
 
     It waits for the server if it is not up yet. SIGTERM or Ctrl-C stops taking work and
-    lets steps in flight finish within --grace; a second Ctrl-C stops at once.
+    lets steps in flight finish within --grace; a second Ctrl-C stops at once. Without a payload
+    key it refuses to start unless given --allow-plaintext.
     """
+    allow_plaintext = settings.current().allow_plaintext
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
     seconds = parse_duration(grace, what="--grace").total_seconds()
     telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
-    conn = replace(conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key), codec=codec,
-                   allow_plaintext=allow_plaintext)
+    conn = replace(connection(), codec=codec, allow_plaintext=allow_plaintext)
     wanted = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     asyncio.run(_worker(conn, wanted, seconds))
 
@@ -412,92 +392,3 @@ async def _connect_patiently(conn: Connection) -> Any:
                       f"next try in {delay:g}s; Ctrl-C stops")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
-
-
-@app.command(rich_help_panel="Runs")
-def runs(
-    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
-    status: Annotated[str | None, typer.Option(help="running, completed, failed, cancelled…")] = None,
-    limit: Annotated[int, typer.Option(help="How many.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
-) -> None:
-    """List recent runs with their status."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
-
-    async def go() -> None:
-        async with open_session(conn, state_dir) as s:
-            found = await s.client.list_runs(workflow=workflow, status=status, limit=limit)
-        if as_json:
-            out.print(_render.to_json([r.__dict__ for r in found]), soft_wrap=True, markup=False)
-        elif not found:
-            out.print("no runs yet")
-        else:
-            out.print(_render.runs_table(found))
-
-    asyncio.run(go())
-
-
-@app.command(rich_help_panel="Runs")
-def show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
-) -> None:
-    """Show a run: input, result or error, and its steps with attempts and durations."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
-
-    async def go() -> None:
-        async with open_session(conn, state_dir) as s:
-            detail = await s.client.get(run_id).describe()
-        if as_json:
-            data = dict(detail.__dict__, steps=[dict(x.__dict__, duration=x.duration) for x in detail.steps],
-                        model_usage=llm_report.run_usage(detail.steps).model_dump())
-            out.print(_render.to_json(data), soft_wrap=True, markup=False)
-        else:
-            _render.print_run(out, detail)
-
-    asyncio.run(go())
-
-
-@app.command(rich_help_panel="Runs")
-def cancel(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
-    state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
-) -> None:
-    """Cancel a run: steps in flight are cancelled and the run ends as cancelled."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
-
-    async def go() -> None:
-        async with open_session(conn, state_dir) as s:
-            await s.client.get(run_id).cancel()
-        out.print(f"cancellation requested for {run_id}")
-
-    asyncio.run(go())
-
-
-
-
-@app.command(rich_help_panel="Runs")
-def terminate(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
-    reason: Annotated[str, typer.Option(help="Why, kept in the run's history.")] = "terminated from the CLI",
-    state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
-) -> None:
-    """End a run at once, running none of its code (for a stuck run that cancel cannot reach)."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
-
-    async def go() -> None:
-        async with open_session(conn, state_dir) as s:
-            await s.client.terminate(run_id, reason)
-        out.print(f"terminated {run_id}")
-
-    asyncio.run(go())

@@ -9,19 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from tether.cli._common import (
-    Address,
-    ApiKey,
-    Namespace,
-    Queue,
-    StateDir,
-    TlsCa,
-    TlsCert,
-    TlsKey,
-    app,
-    conn_from,
-    out,
-)
+from tether.cli._common import CONNECTS, StateDir, app, connection, out
 from tether.engine.deployments import DeploymentInfo
 from tether.engine.session import open_session
 
@@ -32,16 +20,14 @@ Deployment = Annotated[str | None, typer.Option(
     envvar="TETHER_DEPLOYMENT", help="Deployment name (default: the task queue).")]
 
 
-@deployments_app.command("promote")
+@deployments_app.command("promote", epilog=CONNECTS)
 def promote(
     build_id: Annotated[str, typer.Argument(metavar="BUILD_ID")],
     deployment: Deployment = None,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Make BUILD_ID current: new runs start on it; pinned runs stay on their build."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
 
     async def go() -> DeploymentInfo:
         async with open_session(conn, state_dir) as s:
@@ -53,15 +39,13 @@ def promote(
     _print_builds(info)
 
 
-@deployments_app.command("show")
+@deployments_app.command("show", epilog=CONNECTS)
 def show(
     deployment: Deployment = None,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """The current build and every build's status (a draining build still has pinned runs: keep its workers)."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
 
     async def go() -> DeploymentInfo:
         async with open_session(conn, state_dir) as s:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tether import settings
 from tether.cli._common import app, err, out
 from tether.engine.codec import (
     KEY_FILE_NAME,
@@ -67,16 +67,15 @@ def list_keys(path: KeyPath = None) -> None:
 
 KeyFile = Annotated[str | None, typer.Option(
     envvar="TETHER_KEY_FILE", help="Payload key file (from `tether keys new`).", show_default=False)]
-AllowPlaintext = Annotated[bool, typer.Option(
-    help="Run without a payload key: the Temporal server then stores inputs and results unencrypted.")]
 
 
 def use_dev_key(state_dir: Path) -> None:
     """Make sure this process and its children use a payload key; create the dev key if none is set.
 
-    Sets `TETHER_KEY_FILE`, so zone workers spawned by `tether dev` share the key.
+    Sets the `key_file` setting, so zone workers spawned by `tether dev` share the key.
     """
-    if os.environ.get("TETHER_KEYS") or os.environ.get("TETHER_KEY_FILE"):
+    configured = settings.current()
+    if configured.keys or configured.key_file:
         keyring_from_env()  # a configured key source that is broken fails now, in one line
         return
-    os.environ["TETHER_KEY_FILE"] = str(ensure_dev_key(state_dir))
+    settings.use(key_file=str(ensure_dev_key(state_dir)))

@@ -11,19 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tether.cli._common import (
-    Address,
-    ApiKey,
-    Namespace,
-    Queue,
-    StateDir,
-    TlsCa,
-    TlsCert,
-    TlsKey,
-    app,
-    conn_from,
-    err,
-)
+from tether.cli._common import CONNECTS, StateDir, app, connection, err
 from tether.engine.app import load_app
 from tether.engine.connection import Connection
 from tether.errors import ConfigError, UsageError
@@ -32,7 +20,7 @@ mcp_app = typer.Typer(no_args_is_help=True, help="Serve workflows to MCP clients
 app.add_typer(mcp_app, name="mcp", rich_help_panel="Setup")
 
 
-@mcp_app.command("serve")
+@mcp_app.command("serve", epilog=CONNECTS)
 def serve(
     app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file with workflows.")],
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio.")] = False,
@@ -46,8 +34,6 @@ def serve(
         "--allow-self-answer", help="Let MCP clients answer tasks of runs started through MCP (an agent "
                                     "approving its own request); off by default.")] = False,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Offer each workflow of APP as an MCP tool: a call starts a run and returns its result."""
     if host not in ("127.0.0.1", "localhost", "::1") and http:
@@ -58,7 +44,7 @@ def serve(
     loaded = load_app(app_spec)
     if not loaded.workflows:
         raise UsageError(f"app {app_spec!r} registers no workflow to serve")
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
     logging.getLogger("temporalio").setLevel(logging.CRITICAL)  # step failures are results, not noise
     asyncio.run(_serve(loaded.workflows, loaded.zones(), conn, state_dir, http=http, host=host, port=port,
                        wait=wait, worker=worker, allow_self_answer=allow_self_answer))

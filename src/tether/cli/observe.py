@@ -1,5 +1,5 @@
-"""Observability commands: `tether trace RUN_ID` (a run's span tree) and `tether stats` (figures
-over recent runs), both read from the local span store that `tether dev` keeps."""
+"""Observability commands: `tether runs trace RUN_ID` (a run's span tree; also `tether trace`) and
+`tether stats` (figures over recent runs), both read from the local span store that `tether dev` keeps."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from tether.cli._common import StateDir, app, out
+from tether.cli.runs import register
 from tether.durations import parse_duration
 from tether.errors import TraceNotFound, UsageError
 from tether.observe import _stats, _tree
@@ -28,7 +29,6 @@ def store_at(state_dir: Path, store: Path | None) -> SpanStore:
     return SpanStore(store or state_dir / STORE_FILE)
 
 
-@app.command(rich_help_panel="Observe")
 def trace(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     content: Annotated[bool, typer.Option("--content", help="Show prompts and responses (when captured).")] = False,
@@ -54,6 +54,9 @@ def trace(
         return
     out.print(_tree.render(view, content=content))
     out.print(f"[dim]{_tree.summary(view)}[/]")
+
+
+register("trace", trace, connects=False)
 
 
 @app.command(rich_help_panel="Observe")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,20 +11,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from tether.cli._common import (
-    Address,
-    ApiKey,
-    Namespace,
-    Queue,
-    StateDir,
-    TlsCa,
-    TlsCert,
-    TlsKey,
-    app,
-    conn_from,
-    err,
-    out,
-)
+from tether import settings
+from tether.cli._common import CONNECTS, StateDir, app, connection, err, out
 from tether.durations import parse_duration
 from tether.engine.app import load_app
 from tether.engine.replay import ReplayReport, export_history, fetch_histories, read_history_file, replay
@@ -36,7 +23,7 @@ history_app = typer.Typer(no_args_is_help=True, help="Run histories: export them
 app.add_typer(history_app, name="history", rich_help_panel="Runs")
 
 
-@app.command("replay", rich_help_panel="Runs")
+@app.command("replay", rich_help_panel="Runs", epilog=CONNECTS)
 def replay_command(
     app_spec: Annotated[str, typer.Argument(metavar="APP", help="Module or .py file: the workflows as they are now.")],
     since: Annotated[str | None, typer.Option(help="Replay runs started within this long, e.g. 24h (default).")] = None,
@@ -45,8 +32,6 @@ def replay_command(
         "--file", help="Replay a history exported with `tether history export` (repeatable; needs no server).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs with --since.")] = 200,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Replay recorded runs against APP's current code; exit 1 naming each run it would break.
 
@@ -55,7 +40,7 @@ def replay_command(
     """
     if sum(x is not None for x in (since, run_id, files or None)) > 1:
         raise UsageError("give one of --since, --run or --file")
-    if os.environ.get("TETHER_DEBUG") != "1":  # each diverging run is one line below, not a traceback
+    if not settings.current().debug:  # each diverging run is one line below, not a traceback
         logging.getLogger("temporalio").setLevel(logging.CRITICAL)
     loaded = load_app(app_spec)
     window = parse_duration(since, what="--since") if since else None
@@ -63,7 +48,7 @@ def replay_command(
     async def go() -> ReplayReport:
         if files:
             return await replay(loaded, [read_history_file(f) for f in files])
-        conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+        conn = connection()
         async with open_session(conn, state_dir) as s:
             histories = await fetch_histories(s.client, loaded, since=window, run_id=run_id, limit=limit)
             return await replay(loaded, histories, converter=s.client.temporal.data_converter)
@@ -82,15 +67,13 @@ def replay_command(
     raise typer.Exit(1)
 
 
-@history_app.command("export")
+@history_app.command("export", epilog=CONNECTS)
 def export(
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID")],
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Print a run's history as JSON (payloads stay encrypted): `tether history export ID > h.json`."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
 
     async def go() -> str:
         async with open_session(conn, state_dir) as s:

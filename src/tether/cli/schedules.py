@@ -14,19 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tether import _render
-from tether.cli._common import (
-    Address,
-    ApiKey,
-    Namespace,
-    Queue,
-    StateDir,
-    TlsCa,
-    TlsCert,
-    TlsKey,
-    app,
-    conn_from,
-    out,
-)
+from tether.cli._common import CONNECTS, StateDir, app, connection, out
 from tether.cli.core import _read_input
 from tether.engine.app import load_app, split_target
 from tether.engine.client import Client, resolve_workflow
@@ -50,7 +38,7 @@ def _with_client(conn: Connection, state_dir: Path, op: Callable[[Client], Await
     return asyncio.run(go())
 
 
-@schedules_app.command("create")
+@schedules_app.command("create", epilog=CONNECTS)
 def create(
     target: Annotated[str, typer.Argument(metavar="APP:WORKFLOW", help="e.g. examples/invoice.py:nightly_batch")],
     cron: Annotated[str | None, typer.Option(help="Cron expression, UTC, e.g. '0 9 * * MON-FRI'.")] = None,
@@ -63,8 +51,6 @@ def create(
         help="How late a start missed while the engine was down may still be made up, e.g. 1h.")] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused.")] = False,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Create a schedule; a bad cron, interval or input is refused and creates nothing."""
     spec, name = split_target(target)
@@ -76,7 +62,7 @@ def create(
     wf = resolve_workflow(name)
     value = _read_input(input)
     wf.validate_input(value)  # refuse before touching any server
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
     info = _with_client(conn, state_dir, lambda c: c.schedules.create(
         wf, value, cron=cron, every=every, id=schedule_id, overlap=overlap,  # type: ignore[arg-type]
         catchup=catchup, paused=paused))
@@ -85,15 +71,13 @@ def create(
               + (" (paused)" if info.paused else ""))
 
 
-@schedules_app.command("list")
+@schedules_app.command("list", epilog=CONNECTS)
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """List schedules with their next and last runs."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
     found = _with_client(conn, state_dir, lambda c: c.schedules.list())
     if as_json:
         out.print(_render.to_json([asdict(s) for s in found]), soft_wrap=True, markup=False)
@@ -103,16 +87,14 @@ def list_(
         out.print(schedules_table(found))
 
 
-@schedules_app.command("describe")
+@schedules_app.command("describe", epilog=CONNECTS)
 def describe(
     schedule_id: ScheduleId,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Show one schedule: timing, policy, state, next runs and the runs it started lately."""
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
     info = _with_client(conn, state_dir, lambda c: c.schedules.describe(schedule_id))
     if as_json:
         out.print(_render.to_json(asdict(info)), soft_wrap=True, markup=False)
@@ -131,15 +113,13 @@ def _simple(verb: str, doc: str, op: Callable[[Client, str], Awaitable[Any]], sa
     def command(
         schedule_id: ScheduleId,
         state_dir: StateDir = Path(".tether"),
-        address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-        tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
     ) -> None:
-        conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+        conn = connection()
         _with_client(conn, state_dir, lambda c: op(c, schedule_id))
         out.print(said.format(id=schedule_id))
 
     command.__doc__ = doc
-    schedules_app.command(verb)(command)
+    schedules_app.command(verb, epilog=CONNECTS)(command)
 
 
 _simple("pause", "Stop starting runs until `unpause` (runs in flight go on).",

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tether import settings
 from tether.cli._common import (
-    Address,
-    ApiKey,
+    CONNECTS,
     HttpsCert,
     HttpsKey,
-    Namespace,
-    Queue,
     StateDir,
-    TlsCa,
-    TlsCert,
-    TlsKey,
     Token,
     TokenFile,
     app,
-    conn_from,
+    connection,
     err,
     tokens_from,
 )
@@ -38,7 +32,7 @@ StudioStore = Annotated[Path | None, typer.Option(
     "--store", envvar=STORE_ENV, help="The span store file (default: <state dir>/traces.db).")]
 
 
-@app.command(rich_help_panel="Observe")
+@app.command(rich_help_panel="Observe", epilog=CONNECTS)
 def studio(
     ctx: typer.Context,
     app_spec: Annotated[str | None, typer.Argument(
@@ -51,8 +45,6 @@ def studio(
         envvar="TETHER_TEMPORAL_UI", help="Temporal Web UI base URL, for links (default: the dev server's).")] = None,
     store: StudioStore = None,
     state_dir: StateDir = Path(".tether"),
-    address: Address = None, namespace: Namespace = None, task_queue: Queue = None,
-    tls_cert: TlsCert = None, tls_key: TlsKey = None, tls_ca: TlsCa = None, api_key: ApiKey = None,
 ) -> None:
     """Serve Studio: runs, a run's steps, prompts and decisions, the inbox, metrics, starting runs."""
     from tether.engine.app import load_app
@@ -64,7 +56,7 @@ def studio(
     check_binding(host, tokens)  # refuse before touching any server
     tls_options(https_cert, https_key)
     workflows = load_app(app_spec).workflows if app_spec else {}
-    conn = conn_from(address, namespace, task_queue, tls_cert, tls_key, tls_ca, api_key)
+    conn = connection()
 
     async def go() -> None:
         async with open_session(conn, state_dir) as s:
@@ -91,7 +83,7 @@ async def start_for_dev(client: Client, workflows: dict[str, Any], port: int, st
     from tether.errors import ConfigError
     from tether.studio.app import create_studio, start_background
 
-    token = os.environ.get("TETHER_API_TOKEN") or None
+    token = settings.current().api_token
     app_ = create_studio(client, workflows=workflows, store=state_dir / STORE_FILE, temporal_ui=ui_url, token=token)
     try:
         running = await start_background(app_, host="127.0.0.1", port=port, token=token)

@@ -6,6 +6,7 @@ workflow's Temporal definition.
 """
 
 from tether import _registry, _runtime
+from tether.engine import spending  # noqa: F401  (the built-in step that reads what a child run spent)
 from tether.engine.durable import workflow_class
 from tether.engine.logs import StepFailureLines
 from tether.engine.runtime import TemporalRuntime

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -21,7 +21,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tether import _registry
+from tether import _registry, budget
 from tether._runtime import base_queue, zone_queue
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
@@ -43,6 +43,9 @@ _STATUS = {
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
     WorkflowExecutionStatus.TIMED_OUT: "timed out",
 }
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,12 @@ class RunDetail:
     steps: list[StepRecord]
     workflow_task_error: str | None
     stuck: str | None = None  # why a running run cannot move, and what to do
+    budget: dict[str, float] | None = None  # the run's budget limits (raised ones included), if any
+    spent: dict[str, float] | None = None  # what it spent, children included (recorded when it ended)
 
 
-class Run:
-    """A handle on one run, by workflow id."""
+class Run(Generic[R]):
+    """A handle on one run, by workflow id; `R` is the workflow's result type."""
 
     def __init__(self, client: Client, handle: WorkflowHandle[Any, Any],
                  workflow: Workflow[Any, Any] | None = None) -> None:
@@ -92,7 +97,7 @@ class Run:
         """The run's id (Temporal's workflow id)."""
         return self._handle.id
 
-    async def result(self, *, timeout: float | None = None, outage: float = 120.0) -> Any:
+    async def result(self, *, timeout: float | None = None, outage: float = 120.0) -> R:
         """Wait for the run to finish and return its result.
 
         Waiting survives a server restart: an unreachable server is retried with backoff
@@ -115,11 +120,12 @@ class Run:
             raise TimeoutError(f"run {self.id} did not finish within {timeout:g}s; it goes on "
                                f"(`tether show {self.id}`)") from None
 
-    async def _result(self, outage: float) -> Any:
+    async def _result(self, outage: float) -> R:
         delay, waited = 0.2, 0.0
         while True:
             try:
-                return await self._handle.result()
+                result: R = await self._handle.result()
+                return result
             except WorkflowFailureError as exc:
                 cause = exc.cause
                 if isinstance(cause, CancelledError):
@@ -153,12 +159,14 @@ class Run:
         stuck = None
         if desc.status == WorkflowExecutionStatus.RUNNING:
             stuck = await why_stuck(self._client.temporal, self.id, desc.raw_description)
+        memo = await desc.memo() if desc.raw_description.workflow_execution_info.memo.fields else {}
         return RunDetail(
             id=self.id, workflow=desc.workflow_type,
             status=_STATUS.get(desc.status, "unknown") if desc.status else "unknown",
             started_at=desc.start_time, closed_at=desc.close_time, task_queue=desc.task_queue,
             input=hist.input, result=hist.result, error=hist.error, error_type=hist.error_type,
             steps=hist.steps, workflow_task_error=hist.workflow_task_error, stuck=stuck,
+            budget=_dict_or_none(memo.get(budget.MEMO_LIMITS)), spent=_dict_or_none(memo.get(budget.MEMO_USAGE)),
         )
 
 
@@ -235,9 +243,19 @@ class Client:
                                    api_key=api_key)
         return cls(await conn.connect(), conn)
 
+    @overload
+    async def start(self, workflow: Workflow[P, R], input: Any = None, *, id: str | None = None,
+                    task_queue: str | None = None, allow_id_reuse: bool = False,
+                    started_by: str | None = None) -> Run[R]: ...
+
+    @overload
+    async def start(self, workflow: str, input: Any = None, *, id: str | None = None,
+                    task_queue: str | None = None, allow_id_reuse: bool = False,
+                    started_by: str | None = None) -> Run[Any]: ...
+
     async def start(self, workflow: Workflow[Any, Any] | str, input: Any = None, *,
                     id: str | None = None, task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run:
+                    started_by: str | None = None) -> Run[Any]:
         """Start a run and return its handle without waiting.
 
         The input is validated against the workflow's input type first; an invalid input
@@ -286,11 +304,17 @@ class Client:
                 "start cannot do the work twice: choose another id, or allow it explicitly "
                 "(`tether run --allow-id-reuse`, Client.start(allow_id_reuse=True))")
 
+    @overload
+    async def run(self, workflow: Workflow[P, R], input: Any = None, **kw: Any) -> R: ...
+
+    @overload
+    async def run(self, workflow: str, input: Any = None, **kw: Any) -> Any: ...
+
     async def run(self, workflow: Workflow[Any, Any] | str, input: Any = None, **kw: Any) -> Any:
         """Start a run and wait for its result (see `start` and `Run.result`)."""
         return await (await self.start(workflow, input, **kw)).result()
 
-    def get(self, run_id: str) -> Run:
+    def get(self, run_id: str) -> Run[Any]:
         """A handle on an existing run."""
         return Run(self, self.temporal.get_workflow_handle(run_id))
 
@@ -412,3 +436,7 @@ def _status_query(status: str) -> str:
 
 
 __all__ = ["Client", "Run", "RunDetail", "RunSummary"]
+
+
+def _dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None

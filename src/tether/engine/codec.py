@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from tether import settings
 from tether.errors import ConfigError, DecryptionFailed, PlaintextRefused
 
 ENCRYPTED = b"binary/encrypted"
@@ -399,15 +400,16 @@ def build_codec(keyring: Keyring | None, *, store: PayloadStore | None = None,
 
     Args:
         keyring: Payload keys; None sends payloads in plaintext.
-        store: Claim-check store (default: `TETHER_PAYLOAD_STORE` or `.tether/payloads`).
+        store: Claim-check store (default: `TETHER_PAYLOAD_STORE`, else `payloads` in the state folder).
         threshold: Size above which payloads are claim-checked (default:
             `TETHER_PAYLOAD_THRESHOLD` or 1 MB).
         require_encryption: Refuse plaintext payloads on decode (False for readers that
             run nothing from them, e.g. replay of a fixture recorded without keys).
     """
-    store = store or FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
+    configured = settings.current()
+    store = store or FileStore(configured.payload_store or configured.state_dir / "payloads")
     if threshold is None:
-        threshold = int(os.environ.get("TETHER_PAYLOAD_THRESHOLD") or DEFAULT_THRESHOLD)
+        threshold = configured.payload_threshold or DEFAULT_THRESHOLD
     claim = ClaimCheckCodec(store, threshold=threshold)
     if keyring is None:
         return CodecChain(claim)
@@ -416,7 +418,7 @@ def build_codec(keyring: Keyring | None, *, store: PayloadStore | None = None,
 
 def default_state_dir() -> Path:
     """The project's state folder: `TETHER_STATE_DIR`, else `.tether` in the current folder."""
-    return Path(os.environ.get("TETHER_STATE_DIR") or ".tether")
+    return settings.current().state_dir
 
 
 def keyring_from_env(state_dir: str | Path | None = None) -> Keyring | None:
@@ -428,10 +430,11 @@ def keyring_from_env(state_dir: str | Path | None = None) -> Keyring | None:
     Raises:
         ConfigError: A configured key source is missing or corrupt.
     """
-    if os.environ.get("TETHER_KEYS"):
-        return Keyring.from_env_value(os.environ["TETHER_KEYS"])
-    if os.environ.get("TETHER_KEY_FILE"):
-        return Keyring.from_file(os.environ["TETHER_KEY_FILE"])
+    configured = settings.current()
+    if configured.keys:
+        return Keyring.from_env_value(configured.keys)
+    if configured.key_file:
+        return Keyring.from_file(configured.key_file)
     dev_key = Path(state_dir or default_state_dir()) / KEY_FILE_NAME
     if dev_key.is_file():
         return Keyring.from_file(dev_key)

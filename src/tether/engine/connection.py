@@ -6,7 +6,6 @@ Every setting can come from an argument or a `TETHER_*` environment variable.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from temporalio.converter import PayloadCodec
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RetryConfig, TLSConfig
 
+from tether import settings
 from tether.engine import tracing
 from tether.engine.codec import codec_from_env
 from tether.engine.converter import data_converter
@@ -61,10 +61,11 @@ class Connection:
         `TETHER_TLS_CERT`, `TETHER_TLS_KEY`, `TETHER_TLS_CA`, `TETHER_API_KEY`, with
         non-None `overrides` taking precedence."""
         values: dict[str, Any] = {}
+        configured = settings.current()
         for f in ("address", "namespace", "task_queue", "tls_cert", "tls_key", "tls_ca", "api_key"):
             v = overrides.get(f)
             if v is None:
-                v = os.environ.get(f"TETHER_{f.upper()}") or None
+                v = getattr(configured, f)
             if v is not None:
                 values[f] = v
         return replace(cls(), **values)
@@ -72,7 +73,7 @@ class Connection:
     @property
     def explicit(self) -> bool:
         """True when an address was configured (argument or environment)."""
-        return self.address != DEFAULT_ADDRESS or bool(os.environ.get("TETHER_ADDRESS"))
+        return self.address != DEFAULT_ADDRESS or settings.current().address is not None
 
     def tls(self) -> TLSConfig | bool:
         """The TLS configuration implied by the settings."""
@@ -119,7 +120,7 @@ class Connection:
     def _refuse_plaintext(self, codec: PayloadCodec) -> None:
         if getattr(codec, "keyring", None) is not None or self.local_dev:
             return
-        if self.allow_plaintext or os.environ.get("TETHER_ALLOW_PLAINTEXT", "").lower() in ("1", "true", "yes"):
+        if self.allow_plaintext or settings.current().allow_plaintext:
             return
         raise ConfigError(f"no payload key is configured, so inputs and results would reach {self.address} "
                           "unencrypted; set TETHER_KEY_FILE (or TETHER_KEYS) to the key file your workers "

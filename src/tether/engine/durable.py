@@ -26,12 +26,14 @@ from temporalio.exceptions import (
 )
 from temporalio.exceptions import TimeoutError as StepTimeout
 
+from tether import budget
 from tether._runtime import base_queue, zone_queue
 from tether.durations import parse_duration
 from tether.engine import liveness
 from tether.engine.boundary import zone_bound
+from tether.engine.spending import run_spent
 from tether.engine.tasks import TaskHandlers
-from tether.errors import ERROR_DETAIL, RunFailed, StepFailed, TetherError, error_data, error_from_data
+from tether.errors import ERROR_DETAIL, BudgetExceeded, RunFailed, StepFailed, TetherError, error_data, error_from_data
 
 if TYPE_CHECKING:
     from tether.step import Step, StepOptions
@@ -118,16 +120,25 @@ async def run_child(wf: Workflow[Any, Any], args: list[Any]) -> Any:
     """Run `wf` as a child workflow of the current one and return its result."""
     info = workflow.info()
     child_id = f"{info.workflow_id}/{wf.name}-{workflow.uuid4().hex[:8]}"
+    left = budget.for_child()  # a child spends from its parent's budget
     try:
-        return await workflow.execute_child_workflow(
+        result = await workflow.execute_child_workflow(
             wf.name, args=args, id=child_id, task_queue=base_queue(info.task_queue),
-            result_type=wf.return_type,
+            result_type=wf.return_type, memo={budget.INHERITED: left} if left is not None else None,
         )
     except ChildWorkflowError as exc:
+        if left is not None:
+            budget.child_spent(await execute_step(run_spent, [child_id], {}))
         cause = exc.cause
+        spent = _typed(cause)
+        if isinstance(spent, BudgetExceeded):  # the child spent what its parent had left
+            raise spent from None
         message = getattr(cause, "message", None) or str(exc)
         error_type = getattr(cause, "type", "") or ""
         raise RunFailed(child_id, message, error_type=error_type) from exc
+    if left is not None:
+        budget.child_spent(await execute_step(run_spent, [child_id], {}))
+    return result
 
 
 # ---- the generated Temporal definitions ------------------------------------------------
@@ -147,7 +158,10 @@ def workflow_class(wf: Workflow[Any, Any]) -> type:
     fn = wf.fn
 
     async def run(self: Any, *args: Any) -> Any:
-        return await fn(*args)
+        try:
+            return await wf.run_body(*args)
+        except TetherError as exc:  # its typed fields travel with the failure, as a step's do
+            raise _as_application_error(exc) from exc
 
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     annotations: dict[str, Any] = {}

@@ -16,7 +16,7 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import DataConverter
 
 from tether._runtime import ZONE_SEPARATOR
-from tether.engine import inbox, notes
+from tether.engine import notes, task_rows
 from tether.engine.converter import decode_for_display, failure_text
 from tether.engine.records import RunHistory, StepRecord
 
@@ -129,7 +129,7 @@ async def _timer_started(ev: HistoryEvent, when: datetime | None, r: _Reading) -
     secs = a.start_to_fire_timeout.ToTimedelta().total_seconds()
     rec = StepRecord(kind="sleep", name=f"sleep {secs:g}s", id=a.timer_id, status="running", scheduled_at=when)
     r.by_event[ev.event_id] = rec
-    if not await inbox.is_human_timer(ev, r.conv):  # a task's timeout: the task row shows it
+    if not await task_rows.is_human_timer(ev, r.conv):  # a task's timeout: the task row shows it
         r.history.steps.append(rec)
 
 
@@ -169,7 +169,7 @@ async def _child_failed(ev: HistoryEvent, when: datetime | None, r: _Reading) ->
 
 
 async def _properties_modified(ev: HistoryEvent, when: datetime | None, r: _Reading) -> None:
-    await inbox.record_tasks(ev, r.history.steps, r.conv)  # human tasks opened, answered, expired
+    await task_rows.record_tasks(ev, r.history.steps, r.conv)  # human tasks opened, answered, expired
     await notes.record_notes(ev, r.history.steps, r.conv)  # tether.note / tether.decide
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from tether.durations import parse_duration
+from tether import settings
 
 PULSE_EVERY = 2.0
 """Seconds between an attempt's heartbeats at most: a run's cancellation reaches a step
@@ -47,9 +46,7 @@ LOST_ERROR = "WorkerLost"
 
 def default_heartbeat_timeout() -> timedelta:
     """The heartbeat timeout of steps that set none: `TETHER_HEARTBEAT_TIMEOUT`, else 10 s."""
-    raw = os.environ.get("TETHER_HEARTBEAT_TIMEOUT")
-    value = parse_duration(raw, what="TETHER_HEARTBEAT_TIMEOUT") if raw else timedelta(seconds=10)
-    return max(value, timedelta(seconds=1))
+    return max(settings.current().heartbeat_timeout, timedelta(seconds=1))
 
 
 LOST_ALLOWANCE = 3

@@ -6,10 +6,11 @@ Installed on the handlers of `tether.observe.setup_logging` when the engine is i
 from __future__ import annotations
 
 import logging
-import os
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from tether import settings
 
 _PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError,
                        ZeroDivisionError, ImportError, SyntaxError, UnboundLocalError)
@@ -24,7 +25,7 @@ class StepFailureLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "__temporal_error_identifier", None) != "ActivityFailure" or not record.exc_info:
             return True
-        if os.environ.get("TETHER_DEBUG") == "1":
+        if settings.current().debug:
             return True
         exc = record.exc_info[1]
         if exc is None:

@@ -8,16 +8,14 @@ Python (the base `Runtime`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 from temporalio import activity, workflow
 
-from tether import _runtime
+from tether import _runtime, settings
 from tether.engine import durable, liveness, tasks
 from tether.engine.codec import FileStore, codec_from_env
 from tether.engine.converter import data_converter
@@ -77,6 +75,9 @@ class TemporalRuntime(_runtime.Runtime):
 
     def run_state(self) -> dict[str, Any]:
         return durable.run_state() if workflow.in_workflow() else {}
+
+    def memo_value(self, key: str) -> Any:
+        return workflow.memo_value(key, None) if workflow.in_workflow() else None
 
     def upsert_memo(self, values: dict[str, Any]) -> None:
         if workflow.in_workflow():
@@ -154,7 +155,8 @@ class TemporalRuntime(_runtime.Runtime):
         for codec in getattr(_converter().payload_codec, "codecs", ()):
             if hasattr(codec, "store"):
                 return codec.store  # the zone's claim-check store
-        return FileStore(os.environ.get("TETHER_PAYLOAD_STORE") or Path(".tether") / "payloads")
+        configured = settings.current()
+        return FileStore(configured.payload_store or configured.state_dir / "payloads")
 
     def in_sandbox(self) -> bool:
         return workflow.unsafe.in_sandbox()

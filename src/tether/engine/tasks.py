@@ -20,7 +20,8 @@ from temporalio.exceptions import ApplicationError
 
 from tether import _events
 from tether.errors import UsageError
-from tether.human import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, TaskKind, validate_answer
+from tether.human import validate_answer
+from tether.human_tasks import MAX_ANSWER_BYTES, AnswerRequest, HumanTask, TaskKind
 
 UPDATE = "tether.answer"
 QUERY = "tether.tasks"

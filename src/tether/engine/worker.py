@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from temporalio.worker import Worker as TemporalWorker
 from temporalio.worker import WorkerDeploymentConfig, WorkerDeploymentVersion
 
-from tether import _registry
+from tether import _registry, settings
 from tether._runtime import zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
@@ -41,12 +40,13 @@ def deployment_config(client: Client, build_id: str | None, deployment: str | No
     Raises:
         UsageError: `versioning` is not "pinned" or "auto-upgrade", or a name is blank.
     """
-    build = (build_id if build_id is not None else os.environ.get("TETHER_BUILD_ID", "")).strip()
+    configured = settings.current()
+    build = (build_id if build_id is not None else configured.build_id or "").strip()
     if not build:
         return None
     if versioning not in VERSIONING:
         raise UsageError(f"versioning={versioning!r}; use one of: {', '.join(VERSIONING)}")
-    name = (deployment or os.environ.get("TETHER_DEPLOYMENT") or client.connection.task_queue).strip()
+    name = (deployment or configured.deployment or client.connection.task_queue).strip()
     if not name:
         raise UsageError("the deployment name must not be empty; set TETHER_DEPLOYMENT or leave it unset")
     return WorkerDeploymentConfig(version=WorkerDeploymentVersion(name, build), use_worker_versioning=True,

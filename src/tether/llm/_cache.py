@@ -15,13 +15,11 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tether import _runtime
+from tether import _runtime, settings
 from tether._files import private_file, private_folder
 from tether._sensitive import carries_sensitive
 from tether.llm._types import ModelCall, ModelReply, Usage
 
-CACHE_ENV = "TETHER_MODEL_CACHE"
-"""Names the cache folder (e.g. `.tether/cache`); unset or empty: no cache."""
 KEYED_FIELDS = frozenset({"model", "messages", "temperature", "max_tokens", "output_schema", "output_name", "tools"})
 """What makes two calls identical: the model, the conversation, the output wanted and the parameters."""
 
@@ -32,9 +30,8 @@ Ask = Callable[[ModelCall], Awaitable[ModelReply]]
 
 
 def cache_dir() -> Path | None:
-    """The cache folder configured for this process, or None when the cache is off."""
-    value = os.environ.get(CACHE_ENV, "").strip()
-    return Path(value) if value else None
+    """The cache folder configured for this process (`TETHER_MODEL_CACHE`), or None when the cache is off."""
+    return settings.current().model_cache
 
 
 def cache_key(call: ModelCall) -> str:
@@ -66,7 +63,7 @@ def _usable(call: ModelCall) -> bool:
     if carries_sensitive(call.model_dump(mode="json")):
         return False  # sensitive values stay in their zone's vault, never in a cache
     if not _runtime.current().seals_privately():
-        _warn_once("nokey", f"{CACHE_ENV} is set but this worker has no payload key, so model replies would be "
+        _warn_once("nokey", "TETHER_MODEL_CACHE is set but this worker has no payload key, so model replies would be "
                             "stored in plaintext: the cache stays off (`tether dev` makes a key; or set "
                             "TETHER_KEY_FILE)")
         return False

@@ -7,7 +7,6 @@ here, in workflow code, so each re-ask is its own step in the run's history.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -15,8 +14,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
-from tether import _runtime
+from tether import _runtime, budget
+from tether import settings as tether_settings
 from tether._sensitive import check_egress
+from tether.budget import Ledger
 from tether.durations import Duration, parse_duration
 from tether.errors import (
     ConfigError,
@@ -116,7 +117,7 @@ def _positive(value: Duration, what: str) -> timedelta:
 
 def default_model() -> str:
     """The model calls use when they name none (see `configure`)."""
-    return _state().settings.model or _process.settings.model or os.environ.get("TETHER_MODEL") \
+    return _state().settings.model or _process.settings.model or tether_settings.current().model \
         or DEFAULT_MODEL
 
 
@@ -131,10 +132,14 @@ def _options() -> StepOptions:
                    retry=s.attempts or base.retry)
 
 
-async def ask(call: ModelCall) -> ModelReply:
+async def ask(call: ModelCall, *, agent_budget: Ledger | None = None) -> ModelReply:
     """Run one model call as a durable step (directly outside workflows) and count its usage.
 
+    The run's budget (and an agent's, `agent_budget`) is checked first: a call that would go
+    over it is not made.
+
     Raises:
+        BudgetExceeded: The run's or the agent's budget is spent (and nobody raised it).
         ModelError: The provider failed for good (after the step's retries).
         ConfigError / UsageError: The model cannot be used here (no key, no extra, …).
     """
@@ -142,6 +147,7 @@ async def ask(call: ModelCall) -> ModelReply:
     if answering != call.model:  # a test gave this model's calls to another
         call = call.model_copy(update={"model": answering})
     rt = _runtime.current()
+    await budget.before_model_call(agent_budget)
     if rt.in_workflow():
         check_egress(call.model_dump(), destination=call.model)  # a blocked prompt is never scheduled
         try:
@@ -151,6 +157,7 @@ async def ask(call: ModelCall) -> ModelReply:
     else:
         reply = await call_model(call)
     _state().usage.add(reply)
+    budget.after_model_call(reply.cost, reply.usage.input_tokens + reply.usage.output_tokens, agent_budget)
     return reply
 
 
@@ -353,7 +360,7 @@ async def classify(text: str, *, labels: Sequence[str], model: str | None = None
     names = list(labels)
     if not names or not all(isinstance(x, str) and x for x in names) or len(set(names)) != len(names):
         raise UsageError(f"labels must be distinct non-empty strings, got {labels!r}")
-    choice: Any = Literal.__getitem__(tuple(names))  # type: ignore[attr-defined]
+    choice: Any = Literal.__getitem__(tuple(names))
     model_type = create_model("Classification", label=(choice, ...))
     prompt = f"{instructions}\n\n{text}" if instructions else text
     system = "Classify the text into exactly one of these labels: " + ", ".join(names) + "."

@@ -67,6 +67,11 @@ class LlamaProcess:
         proc = self._proc
         return proc.pid if proc is not None and proc.poll() is None else None
 
+    @property
+    def busy(self) -> bool:
+        """True while a request is being answered."""
+        return self._running is not None
+
     def ask(self, request: Request) -> dict[str, Any]:
         """Send `request` and wait for the reply (blocking; one request at a time).
 

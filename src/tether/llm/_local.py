@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-import os
 import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tether import settings as tether_settings
 from tether.errors import ConfigError, ModelError
 from tether.llm._grammar import grammar_safe
 from tether.llm._llama_process import Crashed, LlamaProcess, LoadFailed, Request
@@ -91,10 +91,10 @@ def _close_all() -> None:
 
 
 def _settings(path: str) -> dict[str, Any]:
-    settings: dict[str, Any] = {"model_path": path, "n_ctx": int(os.environ.get("TETHER_LOCAL_CTX", "4096"))}
-    threads = os.environ.get("TETHER_LOCAL_THREADS")
-    if threads:
-        settings["n_threads"] = int(threads)
+    configured = tether_settings.current()
+    settings: dict[str, Any] = {"model_path": path, "n_ctx": configured.local_ctx}
+    if configured.local_threads:
+        settings["n_threads"] = configured.local_threads
     return settings
 
 

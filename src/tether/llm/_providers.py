@@ -163,7 +163,7 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
 
     model = _model(spec)
     try:
-        resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),  # type: ignore[arg-type]
+        resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
                                    model_request_parameters=_parameters(call, model))
     except AgentRunError as exc:
         raise model_error(exc, spec) from None

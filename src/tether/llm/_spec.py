@@ -14,12 +14,12 @@ from importlib import util as importlib_util
 from typing import Literal
 from urllib.parse import urlparse
 
+from tether import settings
 from tether.errors import CloudModelBlocked, ConfigError, UsageError
 from tether.llm._types import ModelCall, ModelReply
 
 Kind = Literal["cloud", "endpoint", "local", "scripted"]
 
-BLOCK_ENV = "TETHER_BLOCK_CLOUD_MODELS"
 """When "1", calls to models outside loopback fail with `CloudModelBlocked` (set by the test plugin)."""
 
 EXAMPLES = "e.g. 'mistral:mistral-small-latest', 'openai:gpt-4.1-mini' or 'local:smollm2'"
@@ -187,7 +187,7 @@ def check_ready(spec: ModelSpec) -> None:
 
 def guard_on() -> bool:
     """True when calls to non-loopback models must fail (the test suite's cloud guard)."""
-    return os.environ.get(BLOCK_ENV) == "1"
+    return settings.current().block_cloud_models
 
 
 def is_loopback(url: str) -> bool:

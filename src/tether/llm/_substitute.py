@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
-import os
 from collections.abc import Iterator, Mapping
 
+from tether import settings
 from tether.errors import UsageError
 
 _active: list[dict[str, str]] = []
@@ -56,14 +55,4 @@ def substituted(model: str) -> str:
 
 
 def _from_env() -> dict[str, str]:
-    raw = os.environ.get("TETHER_MODEL_SUBSTITUTES")
-    if not raw:
-        return {}
-    try:
-        table = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"TETHER_MODEL_SUBSTITUTES is not valid JSON ({exc.msg}); expected e.g. "
-                         '{"mistral:*": "scripted:fake"}') from None
-    if not isinstance(table, dict):
-        raise UsageError('TETHER_MODEL_SUBSTITUTES: expected a JSON object, e.g. {"mistral:*": "scripted:fake"}')
-    return {str(k): _check(str(k), v) for k, v in table.items()}
+    return dict(settings.current().model_substitutes)

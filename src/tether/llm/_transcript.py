@@ -5,7 +5,7 @@ conversation is a chain of nodes `{parent, messages, tools}`; each node is named
 SHA-256 of its JSON (content-addressed: a retried step writes the same name), encrypted
 with the worker's payload codec exactly like a Temporal payload, and kept in the payload
 store of the worker's zone (the claim-check store: `TETHER_PAYLOAD_STORE`, else
-`.tether/payloads`). A model call then carries a reference plus the few new messages,
+`payloads` in the state folder). A model call then carries a reference plus the few new messages,
 and its reply names the conversation including the reply.
 """
 

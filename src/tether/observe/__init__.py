@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tether import settings
 from tether.observe import _tasks  # noqa: F401  (human tasks as spans: subscribes to the engine's events)
 from tether.observe._logging import RunLogger, log, setup_logging
 from tether.observe._notes import decide, note
 from tether.observe._run import egress_span, tracing_here
 from tether.observe._setup import (
-    CONTENT_ENV,
     GENAI_CONTENT_ENV,
     STORE_FILE,
     capture_content,
@@ -67,7 +67,7 @@ def setup_process(*, role: str, state_dir: Path | None = None, metrics_port: int
         setup_logging()
     if state_dir is not None and role in ("dev", "run"):
         use_store(state_dir / STORE_FILE)
-    from_env = env_flag(CONTENT_ENV) is not None or env_flag(GENAI_CONTENT_ENV) is not None
+    from_env = settings.current().capture_content is not None or env_flag(GENAI_CONTENT_ENV) is not None
     if capture is None and role in ("dev", "run") and not from_env:
         capture = True
     if capture is not None:

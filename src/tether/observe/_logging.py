@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 
-from tether import _runtime
+from tether import _runtime, settings
 from tether.observe._spans import safe_text
 
 _FIELDS = ("run_id", "workflow", "step", "attempt", "trace_id", "span_id")
@@ -132,7 +131,7 @@ def setup_logging(level: int | str | None = None, *, json_lines: bool | None = N
     if _handler is not None:
         root.removeHandler(_handler)
     root.addHandler(handler)
-    root.setLevel(level or os.environ.get("TETHER_LOG_LEVEL", "INFO").upper())
+    root.setLevel(level or settings.current().log_level)
     _handler = handler
     return handler
 

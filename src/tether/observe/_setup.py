@@ -27,15 +27,13 @@ from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tether import settings
 from tether._version import __version__
 from tether.errors import ConfigError
 from tether.observe._store import SqliteSpanExporter
 
 TRACER_NAME = "tether"
 STORE_ENV = "TETHER_TRACE_STORE"
-CONTENT_ENV = "TETHER_CAPTURE_CONTENT"
-TELEMETRY_ENV = "TETHER_TELEMETRY"
-METRICS_HOST_ENV = "TETHER_METRICS_HOST"
 GENAI_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 STORE_FILE = "traces.db"
 """The local span store's file name inside the state folder (`.tether/traces.db`)."""
@@ -186,9 +184,9 @@ def tracer() -> trace.Tracer:
 
 
 def _configure_from_env() -> None:
-    store = os.environ.get(STORE_ENV)
+    store = settings.current().trace_store
     if store:
-        use_store(Path(store))
+        use_store(store)
     if otlp_configured("TRACES") and not _state.otlp_traces:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -210,7 +208,8 @@ def otlp_configured(signal: str) -> bool:
 def use_store(path: Path) -> Path:
     """Keep finished spans in the SQLite store at `path` (as `tether dev` does).
 
-    Also sets `TETHER_TRACE_STORE`, so worker processes started from here store too.
+    Also sets the `trace_store` setting, so worker processes started from here (with
+    `tether.settings.child_env()`) store too.
     """
     path = Path(path)
     with _lock:
@@ -224,7 +223,7 @@ def use_store(path: Path) -> Path:
                                        max_export_batch_size=512)
         _state.sinks.add(processor)
         _state.store, _state.store_processor = path.resolve(), processor
-    os.environ[STORE_ENV] = str(path)
+    settings.use(trace_store=path)
     return path
 
 
@@ -254,7 +253,7 @@ def capture_spans() -> Iterator[InMemorySpanExporter]:
 
 def has_span_sink() -> bool:
     """True when finished spans go somewhere (store, OTLP, a capture)."""
-    if _state.provider is None and (os.environ.get(STORE_ENV) or otlp_configured("TRACES")):
+    if _state.provider is None and (settings.current().trace_store or otlp_configured("TRACES")):
         tracer_provider()
     return bool(_state.sinks.processors)
 
@@ -276,23 +275,22 @@ def flush(timeout_millis: int = 5000) -> None:
 def set_capture_content(on: bool | None) -> None:
     """Record prompts and responses on model spans in this process (None: from the environment).
 
-    Sensitive values are replaced by their handles whatever the setting. Also sets
-    `TETHER_CAPTURE_CONTENT` so worker processes started from here inherit it.
+    Sensitive values are replaced by their handles whatever the setting. Also sets the
+    `capture_content` setting, so worker processes started from here inherit it.
     """
     _state.capture_content = on
     if on is not None:
-        os.environ[CONTENT_ENV] = "1" if on else "0"
+        settings.use(capture_content=on)
 
 
 def capture_content() -> bool:
     """Whether prompts and responses are recorded on model spans here (default: off)."""
     if _state.capture_content is not None:
         return _state.capture_content
-    for name in (CONTENT_ENV, GENAI_CONTENT_ENV):
-        flag = env_flag(name)
-        if flag is not None:
-            return flag
-    return False
+    configured = settings.current().capture_content
+    if configured is not None:
+        return configured
+    return bool(env_flag(GENAI_CONTENT_ENV))
 
 
 # ---- metrics --------------------------------------------------------------------------
@@ -355,7 +353,7 @@ def serve_metrics(port: int, host: str | None = None) -> tuple[str, int]:
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"metrics port {port} is out of range (0-65535)")
-    host = host or os.environ.get(METRICS_HOST_ENV) or "127.0.0.1"
+    host = host or settings.current().metrics_host
     with _lock:
         if _state.metrics_address is not None:
             return _state.metrics_address
@@ -387,7 +385,7 @@ def telemetry_wanted(setting: bool | None) -> bool:
     else whenever spans or metrics go somewhere."""
     if setting is not None:
         return setting
-    flag = env_flag(TELEMETRY_ENV)
+    flag = settings.current().telemetry
     if flag is not None:
         return flag
     if (os.environ.get("OTEL_SDK_DISABLED") or "").lower() == "true":

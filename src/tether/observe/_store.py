@@ -17,8 +17,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from tether import settings
 from tether._files import private_file
-from tether.durations import parse_duration
 from tether.errors import ConfigError
 
 _SCHEMA = """
@@ -56,10 +56,6 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     return db
 
 
-RETENTION_ENV = "TETHER_TRACE_RETENTION"
-DEFAULT_RETENTION = "14d"
-
-
 class SqliteSpanExporter(SpanExporter):
     """Writes finished spans to a SQLite file (WAL mode; safe for several processes).
 
@@ -71,10 +67,8 @@ class SqliteSpanExporter(SpanExporter):
     """
 
     def __init__(self, path: str | Path) -> None:
-        import os
-
         self.path = Path(path)
-        self.retention = parse_duration(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION, what=RETENTION_ENV)
+        self.retention = settings.current().trace_retention
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 

@@ -41,7 +41,7 @@ from tether.errors import (
     TetherError,
     UsageError,
 )
-from tether.human import MAX_ANSWER_BYTES, HumanTask
+from tether.human_tasks import MAX_ANSWER_BYTES, HumanTask
 from tether.studio.security import Guard, Sessions, identity, is_loopback
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def create_app(client: Client, *, token: str | Mapping[str, str] | None = None,
             False when serving on another address.
 
     Example:
-        >>> app = create_app(client, token=os.environ.get("TETHER_API_TOKEN"))
+        >>> app = create_app(client, token=settings.current().api_token)
         >>> uvicorn.run(app, host="127.0.0.1", port=7300)
     """
     api = _Handlers(client, max_body)

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tether.errors import ConfigError, TetherError
-from tether.human import MAX_ANSWER_BYTES
+from tether.human_tasks import MAX_ANSWER_BYTES
 from tether.observe._store import SpanStore
 from tether.studio import api, inbox, metrics, render, runs, schedules, security, start
 from tether.studio.security import SESSION_TTL, WRONG_TOKEN_DELAY, Sessions

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tether import budget
 from tether._labels import step_label
 from tether.engine.client import Client, RunDetail, RunSummary
 from tether.engine.records import StepRecord
@@ -122,6 +123,7 @@ class RunView:
     egress_errors: list[StepRecord] = field(default_factory=list)
     trace_stored: bool = False
     store_known: bool = False
+    budget_line: str | None = None  # e.g. "budget: model calls 2 of 40 · cost $0.0120 of $0.50"
 
     @property
     def seconds(self) -> float | None:
@@ -144,6 +146,10 @@ async def run_view(client: Client, store: SpanStore | None, run_id: str) -> RunV
                    children=[s for s in detail.steps if s.kind == "child"],
                    egress_errors=[s for s in detail.steps if s.error_type == EgressBlocked.__name__],
                    store_known=store is not None and store.exists)
+    if detail.budget:
+        u = view.usage
+        used = budget.usage_of(u.calls, u.input_tokens + u.output_tokens, u.cost, detail.spent)
+        view.budget_line = budget.budget_line(detail.budget, used)
     if view.store_known and store is not None:
         spans = store.run_spans(run_id)
         view.trace_stored = bool(spans)

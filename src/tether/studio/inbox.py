@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tether.errors import InvalidAnswer, NoWorker, RunStuck, TaskClosed, TaskNotFound, UsageError
-from tether.human import HumanTask
+from tether.human_tasks import HumanTask
 from tether.studio import forms
 from tether.studio.security import identity
 from tether.studio.state import Studio, studio_of

@@ -78,7 +78,7 @@ class ScriptedModel:
     async def _reply(self, call: ModelCall, index: int) -> Reply:
         if self._fn is not None:
             out = self._fn(call)
-            return await out if inspect.isawaitable(out) else out  # type: ignore[no-any-return]
+            return await out if inspect.isawaitable(out) else out
         if index >= len(self._replies):
             return ModelError(f"{self.model}: no scripted reply left ({len(self._replies)} were given)",
                               model=self.model, retryable=False)
