@@ -62,3 +62,27 @@ async def test_a_pinned_run_finishes_on_its_build_while_new_runs_use_the_new_one
 def test_a_blank_or_unknown_versioning_is_refused() -> None:
     with pytest.raises(tether.UsageError, match="versioning='sometimes'"):
         tether.workflow(versioning="sometimes")(lifecycle.invoice_batch.fn)  # type: ignore[call-overload]
+
+
+async def test_tether_worker_build_id_serves_runs_once_promoted(tether_client: tether.Client) -> None:
+    from tether import settings
+    from tether.testing import run_worker_process
+
+    env = {**settings.child_env(), "TETHER_BUILD_ID": "cli-b1"}  # what `tether worker --build-id cli-b1` sets
+    proc = run_worker_process("tests.apps.lifecycle", address=tether_client.connection.address,
+                              task_queue=tether_client.connection.task_queue, env=env)
+    try:
+        async def promoted() -> None:
+            try:
+                await tether_client.deployments.promote("cli-b1")
+            except (DeploymentNotFound, tether.UsageError) as exc:
+                raise AssertionError(str(exc)) from exc
+
+        await eventually(promoted, timeout=60)
+        run = await tether_client.start(lifecycle.invoice_batch, lifecycle.Batch(day="fri"))
+        assert await run.result(timeout=30) == 3
+        assert await run_build(tether_client, run.id) == "cli-b1"
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=60)[0].decode()
+    assert "build cli-b1 of deployment " + tether_client.connection.task_queue in output

@@ -43,11 +43,16 @@ def dev(
     studio_port: Annotated[int, typer.Option(help="Studio's port on 127.0.0.1.")] = 7300,
     grace: Grace = "30s",
     stop: Annotated[bool, typer.Option("--stop", help="Stop the engine left running for this folder.")] = False,
+    cache_models: Annotated[bool, typer.Option(
+        "--cache-models", help="Answer identical model calls from an encrypted cache in <state dir>/cache "
+                               "(development; or TETHER_MODEL_CACHE=FOLDER).")] = False,
 ) -> None:
     """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them.
 
     Steps in flight get --grace to finish; a second Ctrl-C stops at once.
     """
+    if cache_models:
+        settings.use(model_cache=state_dir / "cache")  # zone workers inherit it through child_env()
     if stop:
         stopped = stop_running(state_dir)
         out.print(f"stopped the engine at {stopped.address}" if stopped else f"no engine runs for {state_dir}/")
@@ -355,6 +360,11 @@ def worker(
     key_file: KeyFile = None,
     metrics_port: MetricsPort = None, capture_content: CaptureContent = None,
     grace: Grace = "30s",
+    build_id: Annotated[str | None, typer.Option(
+        envvar="TETHER_BUILD_ID", help="This deploy's build: join a worker deployment as this version "
+                                       "(`tether deployments promote BUILD_ID` sends new runs to it).")] = None,
+    deployment: Annotated[str | None, typer.Option(
+        envvar="TETHER_DEPLOYMENT", help="Worker deployment name (default: the task queue).")] = None,
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster.
 
@@ -362,6 +372,7 @@ def worker(
     lets steps in flight finish within --grace; a second Ctrl-C stops at once. Without a payload
     key it refuses to start unless given --allow-plaintext.
     """
+    settings.use(**{k: v for k, v in {"build_id": build_id, "deployment": deployment}.items() if v})
     allow_plaintext = settings.current().allow_plaintext
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
     seconds = parse_duration(grace, what="--grace").total_seconds()
@@ -377,7 +388,9 @@ async def _worker(conn: Connection, queues: list[str] | None, grace: float) -> N
     w = Worker(client, queues=queues, grace=grace)
     ring = getattr(conn.codec, "keyring", None)
     sealed = f"payload key {ring.primary.id}" if ring else "[yellow]payloads NOT encrypted[/]"
-    err.print(f"worker on {conn.address} namespace {conn.namespace}: {', '.join(w.task_queues)}; {sealed}")
+    version = w.deployment.version if w.deployment else None
+    build = f"; build {version.build_id} of deployment {version.deployment_name}" if version else ""
+    err.print(f"worker on {conn.address} namespace {conn.namespace}: {', '.join(w.task_queues)}; {sealed}{build}")
     await _until_signal(w.run(), grace=grace)
 
 
