@@ -4,10 +4,11 @@ several commands take."""
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -144,3 +145,21 @@ def tokens_from(ctx: typer.Context, token: str | None, token_file: Path | None) 
 def connection() -> Connection:
     """The connection the command's options (or `TETHER_*` variables) describe."""
     return Connection.from_env()
+
+
+def read_input(raw: str | None) -> Any:
+    """A command's `--input`: JSON text, or `@file.json`; a bad one is a one-line UsageError."""
+    if raw is None:
+        return None
+    text, source = raw, "--input"
+    if raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            text, source = path.read_text(), str(path)
+        except OSError as exc:
+            raise UsageError(f"cannot read input file {str(path)!r}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}") from None

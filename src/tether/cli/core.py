@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from tether import _render, settings
-from tether.cli._common import CONNECTS, Grace, StateDir, app, connection, err, out
+from tether.cli._common import CONNECTS, Grace, StateDir, app, connection, err, out, read_input
 from tether.cli._telemetry import CaptureContent, MetricsPort, telemetry_setup
 from tether.cli.keys import KeyFile, use_dev_key
 from tether.durations import parse_duration
@@ -195,7 +194,7 @@ def run(
         raise UsageError(f"name the workflow to run: {target}:WORKFLOW")
     loaded = load_app(spec)
     wf = resolve_workflow(name) if name in loaded.workflows else _unknown(name, loaded.workflows)
-    args_value = _read_input(input)
+    args_value = read_input(input)
     wf.validate_input(args_value)  # reject before touching any server
     conn = connection()
     if not conn.explicit:  # the embedded engine: runs served here are traced like under `tether dev`
@@ -244,23 +243,6 @@ def _unknown(name: str, workflows: dict[str, Any]) -> Any:
     from tether.errors import UnknownWorkflow
 
     raise UnknownWorkflow(name, list(workflows))
-
-
-def _read_input(raw: str | None) -> Any:
-    if raw is None:
-        return None
-    text, source = raw, "--input"
-    if raw.startswith("@"):
-        path = Path(raw[1:])
-        try:
-            text, source = path.read_text(), str(path)
-        except OSError as exc:
-            raise UsageError(f"cannot read input file {str(path)!r}: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from None
 
 
 async def _run(wf: Any, value: Any, run_id: str | None, no_wait: bool, state_dir: Path,

@@ -14,8 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tether import _render
-from tether.cli._common import CONNECTS, StateDir, app, connection, out
-from tether.cli.core import _read_input
+from tether.cli._common import CONNECTS, StateDir, app, connection, out, read_input
 from tether.engine.app import load_app, split_target
 from tether.engine.client import Client, resolve_workflow
 from tether.engine.connection import Connection
@@ -60,7 +59,7 @@ def create(
     if name not in loaded.workflows:
         raise UnknownWorkflow(name, list(loaded.workflows))
     wf = resolve_workflow(name)
-    value = _read_input(input)
+    value = read_input(input)
     wf.validate_input(value)  # refuse before touching any server
     conn = connection()
     info = _with_client(conn, state_dir, lambda c: c.schedules.create(
