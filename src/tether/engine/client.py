@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -22,11 +23,12 @@ from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry
-from tether._runtime import base_queue, zone_queue
+from tether._runtime import MODELS_MEMO, base_queue, zone_queue
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.engine.stuck import stuck_reason, why_stuck
 from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError
+from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -240,16 +242,18 @@ class Client:
     @overload
     async def start(self, workflow: Workflow[P, R], input: Any = None, *, id: str | None = None,
                     task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run[R]: ...
+                    started_by: str | None = None,
+                    models: Mapping[str, str] | None = None) -> Run[R]: ...
 
     @overload
     async def start(self, workflow: str, input: Any = None, *, id: str | None = None,
                     task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run[Any]: ...
+                    started_by: str | None = None,
+                    models: Mapping[str, str] | None = None) -> Run[Any]: ...
 
     async def start(self, workflow: Workflow[Any, Any] | str, input: Any = None, *,
                     id: str | None = None, task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run[Any]:
+                    started_by: str | None = None, models: Mapping[str, str] | None = None) -> Run[Any]:
         """Start a run and return its handle without waiting.
 
         The input is validated against the workflow's input type first; an invalid input
@@ -265,6 +269,10 @@ class Client:
             allow_id_reuse: Start even when a finished run had this id.
             started_by: Who starts it (e.g. `mcp:claude`), kept in the run's memo
                 (`tether.started_by`; encrypted like payloads).
+            models: Model overrides for this run only, kept in its memo (`tether.models`) and
+                applied where its model calls pick their model: `{"extract": "local:smollm2"}`
+                gives the `extract` calls another model, `{"mistral:*": "openai:gpt-4.1"}` every
+                call to a matching model (see `tether.llm` and `tether eval --models`).
 
         Raises:
             UsageError: `id` is empty, or a run with this id exists (open, or finished and
@@ -275,12 +283,15 @@ class Client:
         if id is not None and not id.strip():
             raise UsageError("a run id must not be empty; leave it out to get a generated one")
         run_id = id or new_run_id(wf.name)
+        memo: dict[str, Any] = {STARTED_BY: started_by} if started_by else {}
+        if models:
+            memo[MODELS_MEMO] = check_overrides(models)
         policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_id_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
         try:
             handle = await self.temporal.start_workflow(
                 wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
                 result_type=wf.return_type, id_reuse_policy=policy,
-                memo={STARTED_BY: started_by} if started_by else None,
+                memo=memo or None,
             )
         except WorkflowAlreadyStartedError:
             raise UsageError(await self._id_taken(run_id)) from None
