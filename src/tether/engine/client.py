@@ -27,7 +27,7 @@ from tether._runtime import MODELS_MEMO, base_queue, zone_queue
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.engine.stuck import stuck_reason, why_stuck
-from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError
+from tether.errors import RunCancelled, RunExists, RunFailed, RunNotFound, UnknownWorkflow, UsageError
 from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
 
@@ -275,8 +275,8 @@ class Client:
                 call to a matching model (see `tether.llm` and `tether eval --models`).
 
         Raises:
-            UsageError: `id` is empty, or a run with this id exists (open, or finished and
-                `allow_id_reuse` is False).
+            UsageError: `id` is empty.
+            RunExists: A run with this id exists (open, or finished and `allow_id_reuse` is False).
         """
         wf = resolve_workflow(workflow)
         args = wf.validate_input(input)
@@ -294,7 +294,7 @@ class Client:
                 memo=memo or None,
             )
         except WorkflowAlreadyStartedError:
-            raise UsageError(await self._id_taken(run_id)) from None
+            raise RunExists(await self._id_taken(run_id), run_id=run_id) from None
         return Run(self, handle, wf)
 
     async def _id_taken(self, run_id: str) -> str:

@@ -222,7 +222,7 @@ class Function:
 
     def __init__(self, fn: ScoreFn, name: str | None = None) -> None:
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "function")
+        self.name: str = name or str(getattr(fn, "__name__", "function"))
 
     async def score(self, scored: Scored) -> Score | None:
         got = self.fn(scored.output, scored.expected)

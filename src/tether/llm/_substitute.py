@@ -67,7 +67,7 @@ def step_names(call: ModelCall) -> list[str]:
         >>> step_names(ModelCall(model="m:x", messages=[], purpose="extract", output_name="Stated"))
         ['extract', 'extract.Stated']
     """
-    names = [call.purpose]
+    names: list[str] = [call.purpose]
     if call.output_name:
         names.append(f"{call.purpose}.{call.output_name}")
     return names
