@@ -22,13 +22,13 @@ from pydantic_core import to_jsonable_python
 from tether.engine.client import Client, Run, RunDetail, resolve_workflow
 from tether.errors import InvalidInput, RunCancelled, RunExists, RunFailed, UsageError
 from tether.evals._dataset import Case
-from tether.evals._report import CaseResult, EvalReport, summarize
+from tether.evals._report import CaseResult, EvalReport, Status, summarize
 from tether.evals._scorers import Scored, Scorer
 from tether.llm import _report as llm_report
 from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
 
-HUMAN_CHECK_EVERY = 2.0
+HUMAN_CHECK_EVERY = 5.0
 """Seconds between checks whether a case's run waits for a person (such a case cannot finish alone)."""
 
 
@@ -103,8 +103,9 @@ class Evaluation:
         gate = asyncio.Semaphore(max(1, self.concurrency))
 
         async def one(config: Config, case: Case) -> None:
-            async with gate:
-                result = await self._case(config, case)
+            async with gate:  # bounds the runs in flight; reading back and scoring overlap the next runs
+                outcome = await self._start_and_wait(config, case)
+            result = outcome if isinstance(outcome, CaseResult) else await self._scored(config, case, *outcome)
             await self._record(result)
             done[(config.label, case.id)] = result
 
@@ -144,18 +145,24 @@ class Evaluation:
             if self.on_case is not None:
                 self.on_case(result)
 
-    async def _case(self, config: Config, case: Case) -> CaseResult:
-        base = CaseResult(config=config.label, case=case.id)
+    async def _start_and_wait(self, config: Config, case: Case) -> CaseResult | tuple[Run[Any], Status, str | None]:
+        """Start the case's run (or find the one an earlier pass started) and wait for its outcome."""
         run_id = self.run_id(config, case)
         try:
             run: Run[Any] = await self.client.start(self.workflow, case.input, id=run_id, models=config.models)
         except InvalidInput as exc:
-            return base.model_copy(update={"status": "invalid input", "error": str(exc)})
+            return CaseResult(config=config.label, case=case.id, status="invalid input", error=str(exc))
         except RunExists:  # started by an earlier pass: await it, do not run it again
             run = self.client.get(run_id)
         status, error = await _outcome(self.client, run)
-        detail = await run.describe()
-        result = _measured(base.model_copy(update={"run_id": run_id, "status": status, "error": error}), detail)
+        return run, status, error
+
+    async def _scored(self, config: Config, case: Case, run: Run[Any], status: Status,
+                      error: str | None) -> CaseResult:
+        """The finished run read back (output, usage, rounds, tasks) and scored."""
+        base = CaseResult(config=config.label, case=case.id, run_id=run.id, status=status,
+                          error=error)
+        result = _measured(base, await run.closed())
         if status == "escalated":
             return result
         scored = Scored(case=case, output=result.output, output_type=self.workflow.return_type,
@@ -169,7 +176,7 @@ class Evaluation:
         return result
 
 
-async def _outcome(client: Client, run: Run[Any]) -> tuple[str, str | None]:
+async def _outcome(client: Client, run: Run[Any]) -> tuple[Status, str | None]:
     """Wait for the run: completed, failed (with the error), or escalated when it waits for a person
     (it is then cancelled: nobody will answer an evaluation's question)."""
     waiting = asyncio.ensure_future(run.result())
