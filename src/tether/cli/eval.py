@@ -26,6 +26,7 @@ from tether.engine.session import has_workflow_poller, open_session
 from tether.engine.worker import MAIN, Worker
 from tether.errors import UsageError
 from tether.evals import (
+    EVALS_DIR,
     CaseResult,
     Config,
     EvalReport,
@@ -42,9 +43,6 @@ from tether.evals import (
     to_csv,
 )
 from tether.workflow import Workflow
-
-EVALS_DIR = "evals"
-"""Folder under the state dir where evaluations keep their results (read by Studio)."""
 
 
 @app.command("eval", rich_help_panel="Runs", epilog=CONNECTS)

@@ -11,7 +11,7 @@ Example:
 """
 
 from tether.evals._dataset import Case, load_cases
-from tether.evals._report import CaseResult, ConfigSummary, EvalReport, load_report, regressions, to_csv
+from tether.evals._report import EVALS_DIR, CaseResult, ConfigSummary, EvalReport, load_report, regressions, to_csv
 from tether.evals._runner import Config, evaluate, parse_config
 from tether.evals._scorers import (
     Contains,
@@ -29,6 +29,7 @@ from tether.evals._scorers import (
 )
 
 __all__ = [
+    "EVALS_DIR",
     "Case",
     "CaseResult",
     "Config",

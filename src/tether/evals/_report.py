@@ -17,6 +17,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tether.errors import UsageError
 
+EVALS_DIR = "evals"
+"""Folder under the state dir (`.tether/`) where `tether eval` keeps reports (`NAME.json`, read by
+Studio) and per-case results (`NAME.cases.jsonl`, read on resume)."""
+
 Status = Literal["completed", "failed", "escalated", "invalid input"]
 
 
