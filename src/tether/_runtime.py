@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from tether.workflow import Workflow
 
 ZONE_SEPARATOR = "@"
+MODELS_MEMO = "tether.models"
+"""Memo key of a run's model overrides (`Client.start(models=...)`, an evaluation's `--models`)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,13 @@ class Runtime:
     def upsert_memo(self, values: dict[str, Any]) -> None:
         """Add to the run's memo (readable by clients without a worker); nothing outside runs."""
         return None
+
+    def run_models(self) -> dict[str, str]:
+        """The model overrides this run was started with (`Client.start(models=...)`); none outside runs.
+
+        Read from the run's start, so replay sees the same mapping.
+        """
+        return {}
 
     async def execute_step(self, step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any], *,
                            attempts: int | None = None, options: StepOptions | None = None) -> Any:

@@ -106,6 +106,14 @@ class RunCancelled(TetherError):
         self.run_id = run_id
 
 
+class RunExists(UsageError):
+    """A run with that id exists (open, or finished and id reuse was not allowed): nothing was started."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
 class RunNotFound(UsageError):
     """No run with that id exists in the namespace."""
 

@@ -84,7 +84,7 @@ PUBLIC_API = {
     "ConfigError", "Connection",
     "DecryptionFailed", "DevServer", "Duration", "EgressBlocked", "Escalation", "HumanTask", "HumanTaskExpired",
     "InvalidAnswer", "InvalidInput", "MCPServerFailed", "MaxTurnsExceeded", "ModelError", "ModelOutputInvalid",
-    "NoWorker", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunNotFound", "RunStuck",
+    "NoWorker", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunExists", "RunNotFound", "RunStuck",
     "RunSummary", "Sensitive",
     "SensitiveValueMissing", "ServerUnavailable", "Step", "StepFailed", "TaskClosed", "TaskNotFound", "TetherError",
     "Tool", "UnknownWorkflow", "UsageError", "Worker", "Workflow", "__version__", "ask_human", "attempt", "confirm",

@@ -22,6 +22,7 @@ from tether.cli._common import (
     err,
     tokens_from,
 )
+from tether.evals import EVALS_DIR
 from tether.observe._setup import STORE_ENV, STORE_FILE
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def studio(
 
             await serve(s.client, host=host, port=port, token=tokens, workflows=workflows,
                         store=store or state_dir / STORE_FILE, temporal_ui=temporal_ui or s.ui_url,
-                        on_ready=ready, https_cert=https_cert, https_key=https_key)
+                        on_ready=ready, https_cert=https_cert, https_key=https_key, evals=state_dir / EVALS_DIR)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(go())
@@ -84,7 +85,8 @@ async def start_for_dev(client: Client, workflows: dict[str, Any], port: int, st
     from tether.studio.app import create_studio, start_background
 
     token = settings.current().api_token
-    app_ = create_studio(client, workflows=workflows, store=state_dir / STORE_FILE, temporal_ui=ui_url, token=token)
+    app_ = create_studio(client, workflows=workflows, store=state_dir / STORE_FILE, temporal_ui=ui_url, token=token,
+                         evals=state_dir / EVALS_DIR)
     try:
         running = await start_background(app_, host="127.0.0.1", port=port, token=token)
     except ConfigError as exc:

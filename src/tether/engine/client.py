@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
@@ -22,11 +23,12 @@ from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry, budget
-from tether._runtime import base_queue, zone_queue
+from tether._runtime import MODELS_MEMO, base_queue, zone_queue
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.engine.stuck import stuck_reason, why_stuck
-from tether.errors import RunCancelled, RunFailed, RunNotFound, UnknownWorkflow, UsageError
+from tether.errors import RunCancelled, RunExists, RunFailed, RunNotFound, UnknownWorkflow, UsageError
+from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
 
 if TYPE_CHECKING:
@@ -43,6 +45,16 @@ _STATUS = {
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
     WorkflowExecutionStatus.TIMED_OUT: "timed out",
 }
+
+_CLOSED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "cancelled",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed out",
+}
+"""The status a run's last history event closes it with."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -170,6 +182,28 @@ class Run(Generic[R]):
         )
 
 
+    async def closed(self) -> RunDetail:
+        """A finished run as its history records it: one engine call, none of `describe`'s live checks
+        (pending attempts, stuck runs, missing workers), for reading many finished runs back.
+
+        Raises:
+            RunNotFound: No run with this id exists.
+        """
+        try:
+            events = [e async for e in self._handle.fetch_history_events()]
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
+        hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
+        start = events[0].workflow_execution_started_event_attributes
+        last = events[-1]
+        return RunDetail(
+            id=self.id, workflow=start.workflow_type.name, status=_CLOSED.get(last.event_type, "running"),
+            started_at=events[0].event_time.ToDatetime(tzinfo=UTC),
+            closed_at=last.event_time.ToDatetime(tzinfo=UTC) if last.event_type in _CLOSED else None,
+            task_queue=start.task_queue.name, input=hist.input, result=hist.result, error=hist.error,
+            error_type=hist.error_type, steps=hist.steps, workflow_task_error=hist.workflow_task_error,
+        )
+
     async def _note_missing_zone_workers(self, steps: list[StepRecord], queue: str) -> None:
         """Mark steps that wait for a worker, so they do not look like a hang: at once when no
         worker of their zone polled lately, and when a due attempt sat untaken for a few seconds
@@ -246,16 +280,18 @@ class Client:
     @overload
     async def start(self, workflow: Workflow[P, R], input: Any = None, *, id: str | None = None,
                     task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run[R]: ...
+                    started_by: str | None = None,
+                    models: Mapping[str, str] | None = None) -> Run[R]: ...
 
     @overload
     async def start(self, workflow: str, input: Any = None, *, id: str | None = None,
                     task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run[Any]: ...
+                    started_by: str | None = None,
+                    models: Mapping[str, str] | None = None) -> Run[Any]: ...
 
     async def start(self, workflow: Workflow[Any, Any] | str, input: Any = None, *,
                     id: str | None = None, task_queue: str | None = None, allow_id_reuse: bool = False,
-                    started_by: str | None = None) -> Run[Any]:
+                    started_by: str | None = None, models: Mapping[str, str] | None = None) -> Run[Any]:
         """Start a run and return its handle without waiting.
 
         The input is validated against the workflow's input type first; an invalid input
@@ -271,25 +307,32 @@ class Client:
             allow_id_reuse: Start even when a finished run had this id.
             started_by: Who starts it (e.g. `mcp:claude`), kept in the run's memo
                 (`tether.started_by`; encrypted like payloads).
+            models: Model overrides for this run only, kept in its memo (`tether.models`) and
+                applied where its model calls pick their model: `{"extract": "local:smollm2"}`
+                gives the `extract` calls another model, `{"mistral:*": "openai:gpt-4.1"}` every
+                call to a matching model (see `tether.llm` and `tether eval --models`).
 
         Raises:
-            UsageError: `id` is empty, or a run with this id exists (open, or finished and
-                `allow_id_reuse` is False).
+            UsageError: `id` is empty.
+            RunExists: A run with this id exists (open, or finished and `allow_id_reuse` is False).
         """
         wf = resolve_workflow(workflow)
         args = wf.validate_input(input)
         if id is not None and not id.strip():
             raise UsageError("a run id must not be empty; leave it out to get a generated one")
         run_id = id or new_run_id(wf.name)
+        memo: dict[str, Any] = {STARTED_BY: started_by} if started_by else {}
+        if models:
+            memo[MODELS_MEMO] = check_overrides(models)
         policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_id_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
         try:
             handle = await self.temporal.start_workflow(
                 wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
                 result_type=wf.return_type, id_reuse_policy=policy,
-                memo={STARTED_BY: started_by} if started_by else None,
+                memo=memo or None,
             )
         except WorkflowAlreadyStartedError:
-            raise UsageError(await self._id_taken(run_id)) from None
+            raise RunExists(await self._id_taken(run_id), run_id=run_id) from None
         return Run(self, handle, wf)
 
     async def _id_taken(self, run_id: str) -> str:

@@ -83,6 +83,12 @@ class TemporalRuntime(_runtime.Runtime):
         if workflow.in_workflow():
             workflow.upsert_memo(values)
 
+    def run_models(self) -> dict[str, str]:
+        if not workflow.in_workflow():
+            return {}
+        models: dict[str, str] = workflow.memo_value(_runtime.MODELS_MEMO, {}, type_hint=dict[str, str])
+        return models
+
     async def execute_step(self, step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any], *,
                            attempts: int | None = None, options: StepOptions | None = None) -> Any:
         if not workflow.in_workflow():

@@ -30,7 +30,7 @@ from tether.errors import (
 from tether.llm._json import json_text
 from tether.llm._spec import parse_model
 from tether.llm._step import call_model
-from tether.llm._substitute import substituted
+from tether.llm._substitute import for_run, substituted
 from tether.llm._types import ChatResult, Message, ModelCall, ModelReply, RunUsage
 from tether.step import RetryPolicy, StepOptions
 
@@ -143,10 +143,11 @@ async def ask(call: ModelCall, *, agent_budget: Ledger | None = None) -> ModelRe
         ModelError: The provider failed for good (after the step's retries).
         ConfigError / UsageError: The model cannot be used here (no key, no extra, …).
     """
-    answering = substituted(call.model)
-    if answering != call.model:  # a test gave this model's calls to another
-        call = call.model_copy(update={"model": answering})
     rt = _runtime.current()
+    overrides = rt.run_models()  # this run's configuration (an evaluation's `--models`) comes first
+    answering = substituted(for_run(call, overrides) if overrides else call.model)
+    if answering != call.model:  # the run's configuration or a test gave this call to another model
+        call = call.model_copy(update={"model": answering})
     await budget.before_model_call(agent_budget)
     if rt.in_workflow():
         check_egress(call.model_dump(), destination=call.model)  # a blocked prompt is never scheduled

@@ -26,6 +26,7 @@ from tether.errors import ConfigError, TetherError
 from tether.human_tasks import MAX_ANSWER_BYTES
 from tether.observe._store import SpanStore
 from tether.studio import api, inbox, metrics, render, runs, schedules, security, start
+from tether.studio import evals as evals_pages
 from tether.studio.security import SESSION_TTL, WRONG_TOKEN_DELAY, Sessions
 from tether.studio.state import Studio, studio_of
 
@@ -42,7 +43,7 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
                   store: str | Path | SpanStore | None = None, temporal_ui: str | None = None,
                   token: str | Mapping[str, str] | None = None, loopback_only: bool = True,
                   max_body: int = MAX_BODY, session_ttl: float = SESSION_TTL,
-                  wrong_token_delay: float = WRONG_TOKEN_DELAY) -> Starlette:
+                  wrong_token_delay: float = WRONG_TOKEN_DELAY, evals: str | Path | None = None) -> Starlette:
     """Studio as a Starlette app: the pages plus the JSON API (`/api/...`) of `tether serve`.
 
     Args:
@@ -59,6 +60,8 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
         max_body: Largest request body in bytes (else 413).
         session_ttl: Seconds a login lasts.
         wrong_token_delay: Seconds every token check waits after a wrong token (all clients together).
+        evals: The folder where `tether eval` keeps its reports (`<state dir>/evals`), for the
+            Evaluations pages; None leaves them empty.
 
     Example:
         >>> app = create_studio(client, workflows=loaded.workflows, store=".tether/traces.db")
@@ -68,14 +71,14 @@ def create_studio(client: Client, *, workflows: Mapping[str, Workflow[Any, Any]]
         store = SpanStore(store)
     sessions = Sessions(token, ttl=session_ttl, wrong_token_delay=wrong_token_delay)
     studio = Studio(client=client, workflows=dict(workflows or {}), store=store, temporal_ui=temporal_ui,
-                    sessions=sessions)
+                    sessions=sessions, evals=Path(evals) if evals is not None else None)
     routes: list[BaseRoute] = [
         Route("/", _home, methods=["GET"]),
         Route("/login", _login, methods=["GET", "POST"]),
         Route("/logout", _logout, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=render.STATIC), name="static"),
-        *runs.routes(studio), *inbox.routes(studio), *metrics.routes(studio), *start.routes(studio),
-        *schedules.routes(studio),
+        *runs.routes(studio), *inbox.routes(studio), *metrics.routes(studio), *evals_pages.routes(studio),
+        *start.routes(studio), *schedules.routes(studio),
     ]
     app = api.create_app(client, max_body=max_body, routes=routes, sessions=sessions, loopback_only=loopback_only)
     app.state.studio = studio
@@ -186,7 +189,8 @@ async def serve(client: Client, *, host: str = "127.0.0.1", port: int = DEFAULT_
                 token: str | Mapping[str, str] | None = None,
                 workflows: Mapping[str, Workflow[Any, Any]] | None = None, store: str | Path | None = None,
                 temporal_ui: str | None = None, on_ready: Callable[[str], None] | None = None,
-                https_cert: str | Path | None = None, https_key: str | Path | None = None) -> None:
+                https_cert: str | Path | None = None, https_key: str | Path | None = None,
+                evals: str | Path | None = None) -> None:
     """Serve Studio until cancelled (`tether studio`).
 
     Raises:
@@ -195,7 +199,7 @@ async def serve(client: Client, *, host: str = "127.0.0.1", port: int = DEFAULT_
     api.check_binding(host, token)
     api.tls_options(https_cert, https_key)  # refuse half a setting before building anything
     app = create_studio(client, workflows=workflows, store=store, temporal_ui=temporal_ui, token=token,
-                        loopback_only=security.is_loopback(host))
+                        loopback_only=security.is_loopback(host), evals=evals)
     running = await start_background(app, host=host, port=port, token=token, https_cert=https_cert,
                                      https_key=https_key)
     if on_ready is not None:

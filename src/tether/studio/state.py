@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
@@ -28,6 +29,7 @@ class Studio:
         store: The local span store (tool calls, egress blocks, metrics), if any.
         temporal_ui: Base URL of the Temporal Web UI, for links to raw histories.
         sessions: Login sessions (and the token, when one is required).
+        evals: The folder of evaluation reports (`.tether/evals/`), if any.
     """
 
     client: Client
@@ -36,6 +38,7 @@ class Studio:
     temporal_ui: str | None = None
     sessions: Sessions = field(default_factory=lambda: Sessions(None))
     env: Environment = field(default_factory=render.environment)
+    evals: Path | None = None
 
     def page(self, request: Request, template: str, *, status: int = 200, **ctx: Any) -> HTMLResponse:
         """Render a page (or a fragment: templates starting with "_") with the CSRF token in place."""
