@@ -42,6 +42,7 @@ from tether.errors import (
 )
 from tether.escalation import Escalation, escalate
 from tether.human import HumanTask, ask_human, confirm
+from tether.limits import RateLimit
 from tether.observe import decide, log, note
 from tether.step import RetryPolicy, Step, step
 from tether.tools import Tool, mcp, tool
@@ -85,6 +86,7 @@ __all__ = [
     "ModelError",
     "ModelOutputInvalid",
     "NoWorker",
+    "RateLimit",
     "RetryPolicy",
     "Run",
     "RunCancelled",

@@ -83,7 +83,7 @@ PUBLIC_API = {
     "Agent", "AgentCheckpoint", "AgentResult", "App", "Client", "CloudModelBlocked", "ConfigError", "Connection",
     "DecryptionFailed", "DevServer", "Duration", "EgressBlocked", "Escalation", "HumanTask", "HumanTaskExpired",
     "InvalidAnswer", "InvalidInput", "MCPServerFailed", "MaxTurnsExceeded", "ModelError", "ModelOutputInvalid",
-    "NoWorker", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunNotFound", "RunStuck",
+    "NoWorker", "RateLimit", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunNotFound", "RunStuck",
     "RunSummary", "Sensitive",
     "SensitiveValueMissing", "ServerUnavailable", "Step", "StepFailed", "TaskClosed", "TaskNotFound", "TetherError",
     "Tool", "UnknownWorkflow", "UsageError", "Worker", "Workflow", "__version__", "ask_human", "attempt", "confirm",
