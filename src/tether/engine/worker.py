@@ -13,13 +13,14 @@ from typing import Any
 
 from temporalio.worker import Worker as TemporalWorker
 
-from tether import _registry
-from tether._runtime import zone_queue
+from tether import _registry, limits
+from tether._runtime import limit_queue, queue_limit, zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
 from tether.engine.client import Client
 from tether.engine.durable import step_activity
 from tether.engine.inbox import ensure_search_attributes
+from tether.engine.limits import CooldownInterceptor, served_keys, watch_cooldowns
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
@@ -43,7 +44,8 @@ class Worker:
             zone names. Default: `["main"]`. A zone-only worker runs no workflow code.
         temporal_workflows / temporal_activities: Plain temporalio definitions served beside
             tether's on the main queue.
-        max_concurrent_steps: Step attempts run at once per queue.
+        max_concurrent_steps: Step attempts run at once per queue (and per rate-limit key
+            without its own `max_concurrent`).
         grace: On shutdown, how long step attempts in flight may take to finish and report
             their results (default 30 s). What still runs after that is handed back to the
             engine and retried at once on another worker.
@@ -71,6 +73,9 @@ class Worker:
                                   max_concurrent_steps)
             for q in self.queues
         ]
+        # a queue per rate-limit key beside each zone's queue, polled at the key's rate
+        self._workers += [w for q in self.queues for w in self._limit_workers(q, wfs, sts, max_concurrent_steps)]
+        self._watcher: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._runs: asyncio.Future[list[None]] | None = None
         self._stopping: list[asyncio.Future[None]] = []
@@ -89,21 +94,42 @@ class Worker:
             where = "the main queue" if zone is None else f"zone {zone!r}"
             raise UsageError(f"nothing to serve on {where}: no workflow or step runs there "
                              "(check --queues and the steps' runs_on)")
+        return self._make(zone_queue(self.client.connection.task_queue, zone), wfs, workflows, activities,
+                          max_concurrent_activities=concurrency)
+
+    def _limit_workers(self, queue: str, wfs: list[Workflow[Any, Any]], sts: list[Step[Any, Any]],
+                       concurrency: int) -> list[TemporalWorker]:
+        zone = None if queue == MAIN else queue
+        out = []
+        for key, served in served_keys(zone, sts).items():
+            limit = limits.get(key)
+            assert limit is not None  # every key a step or a model call names was declared
+            # Temporal enforces the rate on the server for all the key's workers together; the
+            # concurrency cap is each worker's own
+            rate = {"max_task_queue_activities_per_second": limit.per_second} if limit.per_second else {}
+            out.append(self._make(limit_queue(zone_queue(self.client.connection.task_queue, zone), key), wfs, [],
+                                  [step_activity(s) for s in served],
+                                  max_concurrent_activities=limit.max_concurrent or concurrency, **rate))
+        return out
+
+    def _make(self, task_queue: str, wfs: list[Workflow[Any, Any]], workflows: list[type],
+              activities: list[Callable[..., Any]], **options: Any) -> TemporalWorker:
         try:
             return TemporalWorker(
                 self.client.temporal,
-                task_queue=zone_queue(self.client.connection.task_queue, zone),
+                task_queue=task_queue,
                 workflows=workflows, activities=activities,
                 activity_executor=self._executor,
                 workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
-                max_concurrent_activities=concurrency,
                 graceful_shutdown_timeout=self.grace,
                 # heartbeats reach the engine as often as steps send them (every 2 s at most):
                 # they bring cancellations back, so a cancelled run's steps stop within seconds
                 max_heartbeat_throttle_interval=timedelta(seconds=liveness.PULSE_EVERY),
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+                **options,
                 interceptors=[LivenessInterceptor(),
+                              CooldownInterceptor(self.client.temporal, self.client.connection.namespace),
                               *tracing.worker_interceptors(self.client.temporal.config()["interceptors"],
                                                            self.client.connection.telemetry)],
             )
@@ -124,12 +150,18 @@ class Worker:
         Cancelling it again during that stops at once."""
         await self._prepare()
         self._runs = asyncio.gather(*(w.run() for w in self._workers))
+        limited = [w.task_queue for w in self._workers if queue_limit(w.task_queue) is not None]
+        if limited:  # any worker of a key lifts its cooldowns on time, whichever worker set them
+            self._watcher = asyncio.create_task(watch_cooldowns(self.client.temporal,
+                                                                self.client.connection.namespace, limited))
         try:
             await asyncio.shield(self._runs)
         except asyncio.CancelledError:
             await self._stop()
             raise
         finally:
+            if self._watcher is not None:
+                self._watcher.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _stop(self) -> None:
