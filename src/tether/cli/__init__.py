@@ -23,7 +23,7 @@ from tether.cli._common import app, before_exit, err, hoist_global_options
 from tether.errors import TetherError, UsageError
 
 # Each module registers its commands on `app`; `tether --help` lists them in this order.
-for _module in ("core", "runs", "tasks", "serve", "observe", "studio", "keys", "mcp"):
+for _module in ("core", "runs", "tasks", "limits", "serve", "observe", "studio", "keys", "mcp"):
     importlib.import_module(f"tether.cli.{_module}")
 
 

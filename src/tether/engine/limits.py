@@ -209,3 +209,36 @@ class _Cooling(ActivityInboundInterceptor):
                 with contextlib.suppress(RPCError):  # the attempt's own failure is what matters here
                     await cool(self.owner.client, self.owner.namespace, queue, refused.retry_after, why)
             raise
+
+
+# ---- listing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One rate-limit key as `tether limits` shows it: in one zone, with the engine's view of its queue."""
+
+    key: str
+    zone: str | None
+    limit: limits.RateLimit
+    used_by: str
+    """What waits in it: "model calls", or the steps' names."""
+    state: QueueState
+
+
+async def key_rows(client: TemporalClient, namespace: str, base: str,
+                   steps: Sequence[Step[Any, Any]]) -> list[KeyRow]:
+    """Every declared key, per zone that serves it, with its queue's config, workers and traffic."""
+    rows = []
+    zones = sorted({s.options.runs_on for s in steps if s.options.limit}, key=lambda z: z or "")
+    wanted = [(key, zone, served) for zone in [None, *[z for z in zones if z]]
+              for key, served in served_keys(zone, steps).items()]
+    for key, zone, served in sorted(wanted, key=lambda w: (w[0], w[1] or "")):
+        limit = limits.get(key)
+        if limit is None:
+            continue
+        names = [s.name for s in served if s.name != STEP_NAME]
+        used_by = ", ".join(([ "model calls"] if limits.is_model_key(key) else []) + names)
+        state = await queue_state(client, namespace, _runtime.limit_queue(_runtime.zone_queue(base, zone), key))
+        rows.append(KeyRow(key=key, zone=zone, limit=limit, used_by=used_by, state=state))
+    return rows
