@@ -45,7 +45,7 @@ def test_bad_model_patterns_are_refused(model: str, message: str) -> None:
 
 
 def test_a_negative_model_rate_is_refused_with_the_key_named() -> None:
-    with pytest.raises(tether.UsageError, match="rate limit 'openai:gpt-4.1': per_second must be a positive"):
+    with pytest.raises(tether.UsageError, match=r"rate limit 'openai:gpt-4\.1': per_second must be a positive"):
         llm.rate_limit("openai:gpt-4.1", requests_per_second=-5)
 
 
@@ -74,7 +74,7 @@ def test_a_step_limit_defaults_its_key_to_the_step_name() -> None:
 
     assert lookup.options.limit == "limits-unit-named"
     assert limits.get("limits-unit-named") == tether.RateLimit(per_second=3, key="limits-unit-named")
-    with pytest.raises(tether.UsageError, match="rate_limit takes tether.RateLimit"):
+    with pytest.raises(tether.UsageError, match=r"rate_limit takes tether\.RateLimit"):
         tether.step(rate_limit=5)(lookup.fn)  # type: ignore[arg-type]
 
 

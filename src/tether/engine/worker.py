@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.worker import Worker as TemporalWorker
 
 from tether import _registry, limits
-from tether._runtime import limit_queue, queue_limit, zone_queue
+from tether._runtime import limit_queue, zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
 from tether.engine.client import Client
@@ -68,6 +68,7 @@ class Worker:
         sts = list(steps) if steps is not None else list(_registry.steps.values())
         sts += [s for s in _registry.steps.values() if s.options.any_zone and s not in sts]
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_steps)
+        self._rates: dict[str, float | None] = {}
         self._workers = [
             self._temporal_worker(q, wfs, sts, list(temporal_workflows), list(temporal_activities),
                                   max_concurrent_steps)
@@ -104,12 +105,12 @@ class Worker:
         for key, served in served_keys(zone, sts).items():
             limit = limits.get(key)
             assert limit is not None  # every key a step or a model call names was declared
-            # Temporal enforces the rate on the server for all the key's workers together; the
-            # concurrency cap is each worker's own
-            rate = {"max_task_queue_activities_per_second": limit.per_second} if limit.per_second else {}
-            out.append(self._make(limit_queue(zone_queue(self.client.connection.task_queue, zone), key), wfs, [],
-                                  [step_activity(s) for s in served],
-                                  max_concurrent_activities=limit.max_concurrent or concurrency, **rate))
+            # the rate is the queue's, on the server, for all the key's workers together (set by
+            # `watch_cooldowns`); the concurrency cap is each worker's own
+            queue = limit_queue(zone_queue(self.client.connection.task_queue, zone), key)
+            self._rates[queue] = limit.per_second
+            out.append(self._make(queue, wfs, [], [step_activity(s) for s in served],
+                                  max_concurrent_activities=limit.max_concurrent or concurrency))
         return out
 
     def _make(self, task_queue: str, wfs: list[Workflow[Any, Any]], workflows: list[type],
@@ -150,10 +151,9 @@ class Worker:
         Cancelling it again during that stops at once."""
         await self._prepare()
         self._runs = asyncio.gather(*(w.run() for w in self._workers))
-        limited = [w.task_queue for w in self._workers if queue_limit(w.task_queue) is not None]
-        if limited:  # any worker of a key lifts its cooldowns on time, whichever worker set them
+        if self._rates:  # any worker of a key keeps its rate and lifts its cooldowns on time
             self._watcher = asyncio.create_task(watch_cooldowns(self.client.temporal,
-                                                                self.client.connection.namespace, limited))
+                                                                self.client.connection.namespace, self._rates))
         try:
             await asyncio.shield(self._runs)
         except asyncio.CancelledError:
