@@ -75,7 +75,7 @@ def test_a_step_limit_defaults_its_key_to_the_step_name() -> None:
     assert lookup.options.limit == "limits-unit-named"
     assert limits.get("limits-unit-named") == tether.RateLimit(per_second=3, key="limits-unit-named")
     with pytest.raises(tether.UsageError, match=r"rate_limit takes tether\.RateLimit"):
-        tether.step(rate_limit=5)(lookup.fn)  # type: ignore[arg-type]
+        tether.step(rate_limit=5)(lookup.fn)  # type: ignore[call-overload]
 
 
 def test_limit_queues_keep_their_zone_and_deployment() -> None:
