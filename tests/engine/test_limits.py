@@ -64,9 +64,6 @@ def peak_window(times: list[float], seconds: float = 1.0) -> int:
     return best
 
 
-@pytest.mark.xfail(reason="not yet: with two worker processes 14 calls limited to 2/s reached the model "
-                   "within ~1.8 s (one process holds 2/s after an initial burst); see README, Rate limits",
-                   strict=False)
 async def test_a_rate_limit_holds_across_two_worker_processes(tether_client: tether.Client,
                                                               chat_server: ChatServer) -> None:
     procs = _workers(tether_client, 2)
@@ -86,7 +83,7 @@ async def test_a_rate_limit_holds_across_two_worker_processes(tether_client: tet
     assert peak_window(steady) <= 2 + 1, shown
     # the first second: Temporal lets a burst through when calls reach an idle key (measured 3-8 at 2/s)
     assert peak_window(times) <= 2 + BURST, shown
-    assert (len(times) - 1) / (max(times) - min(times)) <= 2.5, shown
+    assert (len(steady) - 1) / (max(steady) - min(steady)) <= 2.5, shown  # 2/s, with timing jitter
 
 
 async def test_a_429_with_retry_after_pauses_the_key_for_every_worker(tether_client: tether.Client,

@@ -14,16 +14,17 @@ from typing import Any
 from temporalio.worker import Worker as TemporalWorker
 
 from tether import _registry, limits
-from tether._runtime import limit_queue, zone_queue
+from tether._runtime import limit_queue, queue_limit, zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
 from tether.engine.client import Client
 from tether.engine.durable import step_activity
 from tether.engine.inbox import ensure_search_attributes
-from tether.engine.limits import CooldownInterceptor, served_keys, watch_cooldowns
+from tether.engine.limits import CooldownInterceptor, apply_rate, served_keys, watch_cooldowns
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
+from tether.llm._providers import preload
 from tether.step import Step, check_zone
 from tether.workflow import Workflow
 
@@ -187,10 +188,22 @@ class Worker:
         await asyncio.wait({runs}, timeout=2)
 
     async def _prepare(self) -> None:
+        if getattr(self, "_prepared", False):
+            return
         # human tasks publish open task ids in a search attribute the namespace must know
-        if MAIN in self.queues and not getattr(self, "_prepared", False):
+        if MAIN in self.queues:
             await ensure_search_attributes(self.client)
-            self._prepared = True
+        # a key's rate is in force before its queue is polled: calls waiting there would
+        # otherwise go through at once, unthrottled, until the watcher's first look
+        for queue, rate in self._rates.items():
+            await apply_rate(self.client.temporal, self.client.connection.namespace, queue, rate)
+        # and a rate-limited model's client code is loaded before calls arrive: calls waiting on a
+        # seconds-long first import would reach the provider together once it is done
+        keys = [k for k in map(queue_limit, self._rates) if k is not None and limits.is_model_key(k)]
+        providers = [k.split(":", 1)[0] for k in keys]
+        if providers:
+            await asyncio.to_thread(preload, providers)
+        self._prepared = True
 
     async def __aenter__(self) -> Worker:
         await self._prepare()
