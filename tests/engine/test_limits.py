@@ -18,8 +18,9 @@ from tether.engine.limits import cool, queue_state
 from tether.testing import ChatServer, chat_error, chat_reply, eventually, run_worker_process
 
 APP = "tests.apps.limits_flows"
-BURST = 8
-"""Calls Temporal let through at once to an idle key limited to 2/s, at most, in our measurements."""
+BURST = 2
+"""What a 1-second window may hold beyond the rate: a second's worth (the engine's own burst
+is spread by each worker's pacer)."""
 
 
 @pytest.fixture
@@ -78,12 +79,10 @@ async def test_a_rate_limit_holds_across_two_worker_processes(tether_client: tet
     times = [r.at for r in chat_server.requests]
     assert len(times) == 14
     shown = str(sorted(round(t - min(times), 2) for t in times))
-    # 2/s once calls wait: no second after the first holds more than the limit (+1 for timing jitter)
-    steady = [t for t in times if t >= min(times) + 1.0]
-    assert peak_window(steady) <= 2 + 1, shown
-    # the first second: Temporal lets a burst through when calls reach an idle key (measured 3-8 at 2/s)
+    # no second holds more than the limit plus a burst of a second's worth (two independent
+    # workers' calls can meet), and over the run the rate is the limit
     assert peak_window(times) <= 2 + BURST, shown
-    assert (len(steady) - 1) / (max(steady) - min(steady)) <= 2.5, shown  # 2/s, with timing jitter
+    assert (len(times) - 1) / (max(times) - min(times)) <= 2.2, shown
 
 
 async def test_a_429_with_retry_after_pauses_the_key_for_every_worker(tether_client: tether.Client,

@@ -166,6 +166,52 @@ async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: f
     return None
 
 
+HEADROOM = 0.92
+"""Share of a key's rate the workers pace themselves to: independent workers' calls can meet
+within one second, and a provider counting a rolling second must never see more than the rate."""
+
+
+@dataclass
+class Pacer:
+    """Spaces one worker's calls of a key at its share of the key's rate.
+
+    The engine's limiter lets a burst of up to a second's worth of calls through at once (to
+    an idle key, and again after a cooldown), which a provider counting a rolling second
+    refuses; each worker therefore also spaces the calls it was given: `workers / rate`
+    seconds apart (a little more, see `HEADROOM`), with `workers` the key's pollers the engine reports.
+    """
+
+    rate: float
+    workers: int = 1
+    _next: float = 0.0
+
+    async def wait(self) -> None:
+        """Return when this worker's next call of the key may go."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next)
+        self._next = at + max(self.workers, 1) / (self.rate * HEADROOM)
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+_pacers: dict[str, Pacer] = {}
+
+
+def pacer(queue: str) -> Pacer | None:
+    """The pacer of a key's queue in this process (None for a queue without a rate)."""
+    return _pacers.get(queue)
+
+
+def pace(queue: str, rate: float | None, workers: int) -> None:
+    """Keep `queue`'s pacer at `rate` shared by `workers` workers (no pacer without a rate)."""
+    if rate is None:
+        _pacers.pop(queue, None)
+        return
+    found = _pacers.setdefault(queue, Pacer(rate))
+    found.rate, found.workers = rate, max(workers, 1)
+
+
 async def watch_cooldowns(client: TemporalClient, namespace: str, rates: dict[str, float | None]) -> None:
     """Keep each queue of `rates` at its key's rate, and lift cooldowns when they end, whichever
     worker set them (runs until cancelled)."""
@@ -174,6 +220,7 @@ async def watch_cooldowns(client: TemporalClient, namespace: str, rates: dict[st
         for queue, rate in rates.items():
             try:
                 until = await apply_rate(client, namespace, queue, rate)
+                pace(queue, rate, (await queue_state(client, namespace, queue)).workers)
             except RPCError as exc:  # the server is away: look again later
                 log.debug("cannot read the cooldown of %s: %s", queue, exc)
                 continue
@@ -211,6 +258,9 @@ class _Cooling(ActivityInboundInterceptor):
         self.owner = owner
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        paced = pacer(activity.info().task_queue)
+        if paced is not None:  # this worker's share of the key's rate
+            await paced.wait()
         try:
             return await super().execute_activity(input)
         except Exception as exc:
