@@ -45,6 +45,7 @@ from tether.errors import (
 )
 from tether.escalation import Escalation, escalate
 from tether.human import HumanTask, ask_human, confirm
+from tether.limits import RateLimit
 from tether.observe import decide, log, note
 from tether.step import RetryPolicy, Step, step
 from tether.tools import Tool, mcp, tool
@@ -90,6 +91,7 @@ __all__ = [
     "ModelError",
     "ModelOutputInvalid",
     "NoWorker",
+    "RateLimit",
     "RetryPolicy",
     "Run",
     "RunCancelled",

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 ZONE_SEPARATOR = "@"
 MODELS_MEMO = "tether.models"
 """Memo key of a run's model overrides (`Client.start(models=...)`, an evaluation's `--models`)."""
+LIMIT_SEPARATOR = "#"
+"""Between a zone's queue and a rate-limit key: `<queue>@<zone>#<key>` (see `tether.limits`)."""
 
 
 @dataclass(frozen=True)
@@ -258,4 +260,20 @@ def zone_queue(base: str, zone: str | None) -> str:
 
 def base_queue(queue: str) -> str:
     """The main queue of a deployment, given any of its queues."""
-    return queue.split(ZONE_SEPARATOR, 1)[0]
+    return queue.split(LIMIT_SEPARATOR, 1)[0].split(ZONE_SEPARATOR, 1)[0]
+
+
+def limit_queue(queue: str, key: str) -> str:
+    """The task queue of rate-limit `key` beside the zone queue `queue` (its steps wait there)."""
+    return f"{queue}{LIMIT_SEPARATOR}{key}"
+
+
+def queue_zone(queue: str) -> str | None:
+    """The zone a task queue serves (None for the main queue), rate-limit queues included."""
+    zoned = queue.split(LIMIT_SEPARATOR, 1)[0]
+    return zoned.split(ZONE_SEPARATOR, 1)[1] if ZONE_SEPARATOR in zoned else None
+
+
+def queue_limit(queue: str) -> str | None:
+    """The rate-limit key whose queue `queue` is, or None for an ordinary queue."""
+    return queue.split(LIMIT_SEPARATOR, 1)[1] if LIMIT_SEPARATOR in queue else None

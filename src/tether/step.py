@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from tether import _registry, _runtime
+from tether import _registry, _runtime, limits
 from tether.durations import Duration, parse_duration
 from tether.errors import StepFailed, UsageError
+from tether.limits import RateLimit
 
 if TYPE_CHECKING:
     from tether.escalation import Escalation
@@ -64,6 +65,8 @@ class StepOptions:
     on_failure: Escalation | None = None
     any_zone: bool = False
     """Served by every worker, whatever its zone (tether's MCP steps: each call names its zone)."""
+    limit: str | None = None
+    """The key of the rate limit the calls obey (`tether.limits`): they wait in that key's queue."""
 
 
 class Step(Generic[P, R]):
@@ -161,6 +164,7 @@ def step(
     non_retryable: Sequence[type[BaseException]] = (),
     runs_on: str | None = None,
     on_failure: Escalation | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> StepDecorator: ...
 
 
@@ -175,6 +179,7 @@ def step(
     non_retryable: Sequence[type[BaseException]] = (),
     runs_on: str | None = None,
     on_failure: Escalation | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Step[Any, Any] | StepDecorator:
     """Make a function a durable step.
 
@@ -195,6 +200,8 @@ def step(
             workflow's own workers.
         on_failure: What to do when the step fails for good, e.g. `tether.escalate()` to
             ask a person to retry it, supply its result, or fail the run.
+        rate_limit: A `tether.RateLimit` shared by every worker: calls wait in the engine
+            until the key allows them (default key: the step's name).
 
     Example:
         >>> @step(attempts=5, timeout="30s")
@@ -212,6 +219,7 @@ def step(
             non_retryable=_error_names(non_retryable),
             runs_on=check_zone(runs_on) if runs_on is not None else None,
             on_failure=_check_on_failure(on_failure),
+            limit=_declare_limit(rate_limit, name or func.__name__),
         )
         if options.timeout <= timedelta(0):
             raise UsageError("timeout must be positive, e.g. timeout='30s'")
@@ -237,6 +245,16 @@ def on_every_queue(s: S) -> S:
     out = type(s)(s.fn, name=s.name, options=replace(s.options, any_zone=True))
     _registry.register_step(out)
     return out
+
+
+def _declare_limit(value: Any, step_name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, RateLimit):
+        raise UsageError(f"rate_limit takes tether.RateLimit(per_second=..., key=...), got {value!r}")
+    key = value.key or step_name
+    limits.declare(replace(value, key=key))
+    return key
 
 
 def _check_on_failure(value: Any) -> Escalation | None:

@@ -241,7 +241,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(llm.__all__) == sorted([
         "DEFAULT_MODEL", "STEP_NAME", "ChatResult", "Message", "ModelCall", "ModelReply", "ModelSpec",
         "ModelUsage", "Price", "Prompt", "RunUsage", "Usage", "available", "call_model", "chat", "classify",
-        "configure", "default_model", "extract", "first_available", "parse_model", "price_of",
+        "configure", "default_model", "extract", "first_available", "parse_model", "price_of", "rate_limit",
         "register_endpoint", "require", "set_price", "structured", "substitute", "usage"])
 
 

@@ -23,8 +23,8 @@ from tether.cli._common import app, before_exit, err, hoist_global_options
 from tether.errors import TetherError, UsageError
 
 # Each module registers its commands on `app`; `tether --help` lists them in this order.
-for _module in ("core", "runs", "eval", "tasks", "serve", "observe", "studio", "keys", "mcp", "schedules", "replay",
-                "deployments"):
+for _module in ("core", "runs", "eval", "tasks", "limits", "serve", "observe", "studio", "keys", "mcp", "schedules",
+                "replay", "deployments"):
     importlib.import_module(f"tether.cli.{_module}")
 
 

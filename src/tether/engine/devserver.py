@@ -172,6 +172,10 @@ class DevServer:
         for attr, kind in SEARCH_ATTRIBUTES.items():
             cmd += ["--search-attribute", f"{attr}={kind}"]
         cmd += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
+        # one partition per task queue: Temporal splits a queue's rate limit between its partitions
+        # (measured: 2/s became 0.5/s per partition, bursty), and one server process gains nothing from them
+        for name in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
+            cmd += ["--dynamic-config-value", f"{name}=1"]
         if self.db_path is not None:
             cmd += ["--db-filename", str(self.db_path)]
             if self.fast:

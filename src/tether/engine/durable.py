@@ -27,7 +27,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as StepTimeout
 
 from tether import budget
-from tether._runtime import base_queue, zone_queue
+from tether._runtime import base_queue, limit_queue, zone_queue
 from tether.durations import parse_duration
 from tether.engine import liveness
 from tether.engine.boundary import zone_bound
@@ -66,6 +66,8 @@ async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[s
     `options` replacing the step's options for this call, as model calls do)."""
     opts = options or step.options
     queue = zone_queue(base_queue(workflow.info().task_queue), opts.runs_on)
+    if opts.limit is not None:  # a rate-limited call waits in its key's queue, dispatched at the key's rate
+        queue = limit_queue(queue, opts.limit)
     policy = retry_policy(step, opts)
     # the engine allows a few more attempts than the step, for attempts lost with their
     # workers; the step's own budget is kept on the worker (liveness)

@@ -15,7 +15,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import DataConverter
 
-from tether._runtime import ZONE_SEPARATOR
+from tether._runtime import queue_zone
 from tether.engine import notes, task_rows
 from tether.engine.converter import decode_for_display, failure_text
 from tether.engine.records import RunHistory, StepRecord
@@ -87,7 +87,7 @@ async def _step_scheduled(ev: HistoryEvent, when: datetime | None, r: _Reading) 
                      status="scheduled", scheduled_at=when,
                      heartbeat_timeout=a.heartbeat_timeout.ToTimedelta().total_seconds()
                      if a.HasField("heartbeat_timeout") else None,
-                     zone=queue.split(ZONE_SEPARATOR, 1)[1] if ZONE_SEPARATOR in queue else None,
+                     zone=queue_zone(queue),
                      input=await _decoded(r, a.input.payloads))
     r.by_event[ev.event_id] = rec
     r.history.steps.append(rec)

@@ -140,9 +140,7 @@ class TemporalRuntime(_runtime.Runtime):
             return None
         if not activity.in_activity():
             return super().zone()
-        queue = activity.info().task_queue
-        sep = _runtime.ZONE_SEPARATOR
-        return queue.split(sep, 1)[1] if sep in queue else "main"
+        return _runtime.queue_zone(activity.info().task_queue) or "main"
 
     async def seal(self, value: BaseModel) -> bytes:
         (payload,) = await _converter().encode([value])

@@ -38,6 +38,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from tether._runtime import queue_zone
 from tether.engine.durable import run_state
 from tether.errors import EgressBlocked
 from tether.observe import _metrics, _setup
@@ -230,8 +231,9 @@ def _attempt_attrs(info: activity.Info) -> dict[str, Any]:
     attrs: dict[str, Any] = {S.RUN_ID: info.workflow_id or "", S.WORKFLOW: info.workflow_type or "",
                              S.STEP_NAME: info.activity_type, S.STEP_ATTEMPT: info.attempt,
                              "tether.step.id": info.activity_id}
-    if "@" in info.task_queue:
-        attrs[S.STEP_ZONE] = info.task_queue.split("@", 1)[1]
+    zone = queue_zone(info.task_queue)
+    if zone is not None:
+        attrs[S.STEP_ZONE] = zone
     if info.retry_policy is not None:
         attrs[S.STEP_MAX_ATTEMPTS] = info.retry_policy.maximum_attempts
     return attrs

@@ -14,16 +14,18 @@ from typing import Any
 from temporalio.worker import Worker as TemporalWorker
 from temporalio.worker import WorkerDeploymentConfig, WorkerDeploymentVersion
 
-from tether import _registry, settings
-from tether._runtime import zone_queue
+from tether import _registry, limits, settings
+from tether._runtime import limit_queue, queue_limit, zone_queue
 from tether.durations import Duration, parse_duration
 from tether.engine import liveness, tracing
 from tether.engine.client import Client
 from tether.engine.durable import VERSIONING_BEHAVIOR, step_activity
 from tether.engine.inbox import ensure_search_attributes
+from tether.engine.limits import CooldownInterceptor, apply_rate, pace, queue_state, served_keys, watch_cooldowns
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
+from tether.llm._providers import preload
 from tether.step import Step, check_zone
 from tether.workflow import VERSIONING, Versioning, Workflow
 
@@ -64,7 +66,8 @@ class Worker:
             zone names. Default: `["main"]`. A zone-only worker runs no workflow code.
         temporal_workflows / temporal_activities: Plain temporalio definitions served beside
             tether's on the main queue.
-        max_concurrent_steps: Step attempts run at once per queue.
+        max_concurrent_steps: Step attempts run at once per queue (and per rate-limit key
+            without its own `max_concurrent`).
         grace: On shutdown, how long step attempts in flight may take to finish and report
             their results (default 30 s). What still runs after that is handed back to the
             engine and retried at once on another worker.
@@ -98,11 +101,15 @@ class Worker:
         sts = list(steps) if steps is not None else list(_registry.steps.values())
         sts += [s for s in _registry.steps.values() if s.options.any_zone and s not in sts]
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_steps)
+        self._rates: dict[str, float | None] = {}
         self._workers = [
             self._temporal_worker(q, wfs, sts, list(temporal_workflows), list(temporal_activities),
                                   max_concurrent_steps)
             for q in self.queues
         ]
+        # a queue per rate-limit key beside each zone's queue, polled at the key's rate
+        self._workers += [w for q in self.queues for w in self._limit_workers(q, wfs, sts, max_concurrent_steps)]
+        self._watcher: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._runs: asyncio.Future[list[None]] | None = None
         self._stopping: list[asyncio.Future[None]] = []
@@ -121,14 +128,33 @@ class Worker:
             where = "the main queue" if zone is None else f"zone {zone!r}"
             raise UsageError(f"nothing to serve on {where}: no workflow or step runs there "
                              "(check --queues and the steps' runs_on)")
+        return self._make(zone_queue(self.client.connection.task_queue, zone), wfs, workflows, activities,
+                          max_concurrent_activities=concurrency)
+
+    def _limit_workers(self, queue: str, wfs: list[Workflow[Any, Any]], sts: list[Step[Any, Any]],
+                       concurrency: int) -> list[TemporalWorker]:
+        zone = None if queue == MAIN else queue
+        out = []
+        for key, served in served_keys(zone, sts).items():
+            limit = limits.get(key)
+            assert limit is not None  # every key a step or a model call names was declared
+            # the rate is the queue's, on the server, for all the key's workers together (set by
+            # `watch_cooldowns`); the concurrency cap is each worker's own
+            queue = limit_queue(zone_queue(self.client.connection.task_queue, zone), key)
+            self._rates[queue] = limit.per_second
+            out.append(self._make(queue, wfs, [], [step_activity(s) for s in served],
+                                  max_concurrent_activities=limit.max_concurrent or concurrency))
+        return out
+
+    def _make(self, task_queue: str, wfs: list[Workflow[Any, Any]], workflows: list[type],
+              activities: list[Callable[..., Any]], **options: Any) -> TemporalWorker:
         try:
             return TemporalWorker(
                 self.client.temporal,
-                task_queue=zone_queue(self.client.connection.task_queue, zone),
+                task_queue=task_queue,
                 workflows=workflows, activities=activities,
                 activity_executor=self._executor,
                 workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
-                max_concurrent_activities=concurrency,
                 graceful_shutdown_timeout=self.grace,
                 # heartbeats reach the engine as often as steps send them (every 2 s at most):
                 # they bring cancellations back, so a cancelled run's steps stop within seconds
@@ -136,7 +162,9 @@ class Worker:
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
                 deployment_config=self.deployment,
+                **options,
                 interceptors=[LivenessInterceptor(),
+                              CooldownInterceptor(self.client.temporal, self.client.connection.namespace),
                               *tracing.worker_interceptors(self.client.temporal.config()["interceptors"],
                                                            self.client.connection.telemetry)],
             )
@@ -157,12 +185,17 @@ class Worker:
         Cancelling it again during that stops at once."""
         await self._prepare()
         self._runs = asyncio.gather(*(w.run() for w in self._workers))
+        if self._rates:  # any worker of a key keeps its rate and lifts its cooldowns on time
+            self._watcher = asyncio.create_task(watch_cooldowns(self.client.temporal,
+                                                                self.client.connection.namespace, self._rates))
         try:
             await asyncio.shield(self._runs)
         except asyncio.CancelledError:
             await self._stop()
             raise
         finally:
+            if self._watcher is not None:
+                self._watcher.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _stop(self) -> None:
@@ -188,10 +221,24 @@ class Worker:
         await asyncio.wait({runs}, timeout=2)
 
     async def _prepare(self) -> None:
+        if getattr(self, "_prepared", False):
+            return
         # human tasks publish open task ids in a search attribute the namespace must know
-        if MAIN in self.queues and not getattr(self, "_prepared", False):
+        if MAIN in self.queues:
             await ensure_search_attributes(self.client)
-            self._prepared = True
+        # a key's rate is in force before its queue is polled: calls waiting there would
+        # otherwise go through at once, unthrottled, until the watcher's first look
+        for queue, rate in self._rates.items():
+            await apply_rate(self.client.temporal, self.client.connection.namespace, queue, rate)
+            state = await queue_state(self.client.temporal, self.client.connection.namespace, queue)
+            pace(queue, rate, state.workers + 1)  # this worker is about to poll too
+        # and a rate-limited model's client code is loaded before calls arrive: calls waiting on a
+        # seconds-long first import would reach the provider together once it is done
+        keys = [k for k in map(queue_limit, self._rates) if k is not None and limits.is_model_key(k)]
+        providers = [k.split(":", 1)[0] for k in keys]
+        if providers:
+            await asyncio.to_thread(preload, providers)
+        self._prepared = True
 
     async def __aenter__(self) -> Worker:
         await self._prepare()

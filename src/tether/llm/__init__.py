@@ -27,6 +27,7 @@ from tether.llm._calls import (
     structured,
     usage,
 )
+from tether.llm._limits import rate_limit
 from tether.llm._prices import Price, price_of, set_price
 from tether.llm._spec import ModelSpec, available, first_available, parse_model, register_endpoint, require
 from tether.llm._step import STEP_NAME, call_model
@@ -56,6 +57,7 @@ __all__ = [
     "first_available",
     "parse_model",
     "price_of",
+    "rate_limit",
     "register_endpoint",
     "require",
     "set_price",

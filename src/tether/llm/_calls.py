@@ -28,6 +28,7 @@ from tether.errors import (
     UsageError,
 )
 from tether.llm._json import json_text
+from tether.llm._limits import routed
 from tether.llm._spec import parse_model
 from tether.llm._step import call_model
 from tether.llm._substitute import for_run, substituted
@@ -152,7 +153,8 @@ async def ask(call: ModelCall, *, agent_budget: Ledger | None = None) -> ModelRe
     if rt.in_workflow():
         check_egress(call.model_dump(), destination=call.model)  # a blocked prompt is never scheduled
         try:
-            reply: ModelReply = await rt.execute_step(call_model, [call], {}, options=_options())
+            reply: ModelReply = await rt.execute_step(call_model, [call], {},
+                                                      options=routed(_options(), call.model))
         except StepFailed as failed:
             raise _reraise(failed, call.model) from None
     else:

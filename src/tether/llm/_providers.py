@@ -8,9 +8,12 @@ turns provider errors into `ModelError`s that say whether a retry can help.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 import os
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from tether.errors import ConfigError, ModelError
@@ -40,6 +43,20 @@ def _build(spec: ModelSpec) -> Any:
     except ImportError as exc:
         raise ConfigError(f"{spec.text!r} needs pydantic-ai's {spec.provider} support, which is not "
                           f"installed ({exc.name}): pip install 'pydantic-ai-slim[{spec.provider}]'") from None
+
+
+_MODULES = {"mistral": ("pydantic_ai.models.mistral", "pydantic_ai.providers.mistral"),
+            "anthropic": ("pydantic_ai.models.anthropic", "pydantic_ai.providers.anthropic")}
+_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai", "pydantic_ai.messages")
+
+
+def preload(providers: Iterable[str]) -> None:
+    """Import the client code of `providers` now (seconds of imports), not in the first call:
+    a worker does it before it takes calls, so its first calls are not held up together."""
+    for provider in set(providers):
+        for module in _MODULES.get(provider, _OPENAI):
+            with contextlib.suppress(ImportError):  # a missing extra is reported by the call itself
+                importlib.import_module(module)
 
 
 def _build_model(spec: ModelSpec) -> Any:
