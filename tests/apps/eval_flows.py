@@ -64,3 +64,13 @@ async def read_note(note: Note) -> Reading:
     kind = await llm.classify(note.text, labels=["invoice", "refund"], model="scripted:eval-label")
     got = await llm.extract(Amount, note.text, model="scripted:eval-reader")
     return Reading(kind=kind, amount=got.amount, currency=got.currency)
+
+
+@workflow
+async def read_or_ask(note: Note) -> Reading:
+    """Like `read_note`, but a note marked "unsure" goes to a person (the case is escalated)."""
+    if "unsure" in note.text:
+        import tether
+
+        await tether.confirm(f"Is {note.text!r} an invoice?")
+    return await read_note.fn(note)

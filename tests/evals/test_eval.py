@@ -118,3 +118,22 @@ def test_a_killed_tether_eval_picks_up_where_it_stopped(tether_server: DevServer
     assert sorted(x["case"] for x in lines) == [c.id for c in CASES]  # the finished cases were not run again
     assert all(x["scores"]["fields"] == 1.0 for x in lines)
     assert {x["case"]: x["run_id"] for x in lines if x["case"] in finished} == finished
+
+
+async def test_a_case_that_asks_a_person_is_escalated_not_scored(tether_client: tether.Client,
+                                                                 tmp_path: Path) -> None:
+    from tests.apps.eval_flows import Note, read_or_ask
+    from tether.evals import Case
+
+    cases = [Case(id="sure", input=Note(text="invoice 12 EUR").model_dump(),
+                  expected={"kind": "invoice", "amount": 12.0, "currency": "EUR"}),
+             Case(id="unsure", input=Note(text="unsure: 7 USD").model_dump(),
+                  expected={"kind": "invoice", "amount": 7.0, "currency": "USD"})]
+    async with tether.Worker(tether_client):
+        report = await asyncio.wait_for(evaluate(tether_client, read_or_ask, cases, name="asks", results=None,
+                                                 scorers=[Fields()], configs=[{}]), 60)
+    sure, unsure = report.cases
+    assert (sure.status, sure.scores["fields"]) == ("completed", 1.0)
+    assert unsure.status == "escalated" and unsure.scores == {} and unsure.human_tasks == 1
+    assert report.configs[0].escalation_rate == 0.5
+    assert (await tether_client.get(unsure.run_id).describe()).status == "cancelled"

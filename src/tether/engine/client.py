@@ -27,6 +27,7 @@ from tether._runtime import MODELS_MEMO, base_queue, zone_queue
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
 from tether.engine.stuck import stuck_reason, why_stuck
+from tether.engine.tasks import MEMO as TASKS_MEMO
 from tether.errors import RunCancelled, RunExists, RunFailed, RunNotFound, UnknownWorkflow, UsageError
 from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
@@ -182,15 +183,25 @@ class Run(Generic[R]):
         )
 
 
-    async def closed(self) -> RunDetail:
+    async def closed(self, *, wait: bool = False, until_task: bool = False) -> RunDetail:
         """A finished run as its history records it: one engine call, none of `describe`'s live checks
         (pending attempts, stuck runs, missing workers), for reading many finished runs back.
+
+        Args:
+            wait: Follow the history until the run closes (one long poll, as `result()` does),
+                so waiting for a run and reading it back cost a single call.
+            until_task: With `wait`, stop early when the run opens a human task (its status
+                is then "running").
 
         Raises:
             RunNotFound: No run with this id exists.
         """
+        events: list[Any] = []
         try:
-            events = [e async for e in self._handle.fetch_history_events()]
+            async for e in self._handle.fetch_history_events(wait_new_event=wait):
+                events.append(e)
+                if e.event_type in _CLOSED or (until_task and _opens_task(e)):
+                    break
         except RPCError as exc:
             raise _not_found(self.id, exc) from None
         hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
@@ -483,3 +494,9 @@ __all__ = ["Client", "Run", "RunDetail", "RunSummary"]
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
+
+
+def _opens_task(event: Any) -> bool:
+    """True for the history event that publishes a run's human tasks (one was opened or closed)."""
+    return bool(event.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED
+                and TASKS_MEMO in event.workflow_properties_modified_event_attributes.upserted_memo.fields)

@@ -20,16 +20,13 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from tether.engine.client import Client, Run, RunDetail, resolve_workflow
-from tether.errors import InvalidInput, RunCancelled, RunExists, RunFailed, UsageError
+from tether.errors import InvalidInput, RunExists, UsageError
 from tether.evals._dataset import Case
 from tether.evals._report import CaseResult, EvalReport, Status, summarize
 from tether.evals._scorers import Scored, Scorer
 from tether.llm import _report as llm_report
 from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
-
-HUMAN_CHECK_EVERY = 5.0
-"""Seconds between checks whether a case's run waits for a person (such a case cannot finish alone)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,7 @@ class Evaluation:
             if self.on_case is not None:
                 self.on_case(result)
 
-    async def _start_and_wait(self, config: Config, case: Case) -> CaseResult | tuple[Run[Any], Status, str | None]:
+    async def _start_and_wait(self, config: Config, case: Case) -> CaseResult | tuple[RunDetail, Status, str | None]:
         """Start the case's run (or find the one an earlier pass started) and wait for its outcome."""
         run_id = self.run_id(config, case)
         try:
@@ -154,15 +151,14 @@ class Evaluation:
             return CaseResult(config=config.label, case=case.id, status="invalid input", error=str(exc))
         except RunExists:  # started by an earlier pass: await it, do not run it again
             run = self.client.get(run_id)
-        status, error = await _outcome(self.client, run)
-        return run, status, error
+        return await _outcome(run)
 
-    async def _scored(self, config: Config, case: Case, run: Run[Any], status: Status,
+    async def _scored(self, config: Config, case: Case, run: RunDetail, status: Status,
                       error: str | None) -> CaseResult:
-        """The finished run read back (output, usage, rounds, tasks) and scored."""
+        """The finished run (output, usage, rounds, tasks), scored."""
         base = CaseResult(config=config.label, case=case.id, run_id=run.id, status=status,
                           error=error)
-        result = _measured(base, await run.closed())
+        result = _measured(base, run)
         if status == "escalated":
             return result
         scored = Scored(case=case, output=result.output, output_type=self.workflow.return_type,
@@ -176,27 +172,16 @@ class Evaluation:
         return result
 
 
-async def _outcome(client: Client, run: Run[Any]) -> tuple[Status, str | None]:
-    """Wait for the run: completed, failed (with the error), or escalated when it waits for a person
-    (it is then cancelled: nobody will answer an evaluation's question)."""
-    waiting = asyncio.ensure_future(run.result())
-    try:
-        while True:
-            finished, _ = await asyncio.wait({waiting}, timeout=HUMAN_CHECK_EVERY)
-            if finished:
-                break
-            if await client.tasks.list(run_id=run.id):
-                waiting.cancel()
-                await run.cancel()
-                return "escalated", "the run asked a person"
-        waiting.result()
-        return "completed", None
-    except RunFailed as exc:
-        return "failed", str(exc)
-    except RunCancelled as exc:
-        return "failed", str(exc)
-    finally:
-        waiting.cancel()
+async def _outcome(run: Run[Any]) -> tuple[RunDetail, Status, str | None]:
+    """Wait for the run and read it back in one call: completed, failed (with the error), or
+    escalated when it asks a person (it is then cancelled: nobody answers an evaluation's question)."""
+    detail = await run.closed(wait=True, until_task=True)
+    if detail.status == "running":
+        await run.cancel()
+        return detail, "escalated", "the run asked a person"
+    if detail.status == "completed":
+        return detail, "completed", None
+    return detail, "failed", detail.error or f"the run was {detail.status}"
 
 
 def _measured(result: CaseResult, detail: RunDetail) -> CaseResult:
