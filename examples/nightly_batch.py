@@ -35,7 +35,7 @@ def approved_invoices(ledger: str, day: str, limit: int) -> list[str]:
 
 
 @tether.step(attempts=5)
-def book(invoice_id: str) -> str:
+def book_invoice(invoice_id: str) -> str:
     """Book one invoice; the key makes a retried booking count once in the ledger."""
     return f"booking-{invoice_id}-{tether.idempotency_key()[-8:]}"
 
@@ -44,5 +44,5 @@ def book(invoice_id: str) -> str:
 async def nightly_invoices(batch: Batch) -> BatchReport:
     day = tether.now().date().isoformat()  # the run's own clock: the night it was scheduled for
     ids = await approved_invoices(batch.ledger, day, batch.limit)
-    refs = await tether.gather(*(book(i) for i in ids))
+    refs = await tether.gather(*(book_invoice(i) for i in ids))
     return BatchReport(ledger=batch.ledger, day=day, booked=refs)

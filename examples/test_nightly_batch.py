@@ -14,7 +14,7 @@ HISTORY = Path(__file__).parent / "histories" / "nightly_batch.json"
 
 
 def test_recorded_nights_still_replay() -> None:
-    # made with `tether history export nightly-invoices-2026-11-30T02:00:00Z > examples/histories/nightly_batch.json`
+    # made with `tether history export nightly-invoices-2026-12-01T02:00:00Z > examples/histories/nightly_batch.json`
     replay("examples.nightly_batch", HISTORY)
 
 

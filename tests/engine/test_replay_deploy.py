@@ -17,49 +17,50 @@ from tether.testing import replay
 
 REPO = Path(__file__).resolve().parents[2]
 
+# step names unique in the test process (other tests and the examples have a `book` step)
 STEPS = '''
 import tether
 
 
 @tether.step
-def load(day: str) -> list[str]:
+def nightly_load(day: str) -> list[str]:
     return [day + "-1", day + "-2"]
 
 
 @tether.step
-def book(ids: list[str]) -> int:
+def nightly_book(ids: list[str]) -> int:
     return len(ids)
 
 
 @tether.step
-def report(n: int) -> str:
+def nightly_report(n: int) -> str:
     return f"booked {n}"
 
 '''
 BEFORE = '''
 @tether.workflow(name="WORKFLOW")
 async def nightly(day: str) -> str:
-    ids = await load(day)
-    n = await book(ids)
-    return await report(n)
+    ids = await nightly_load(day)
+    n = await nightly_book(ids)
+    return await nightly_report(n)
 '''
 SWAPPED = '''
 @tether.workflow(name="WORKFLOW")
 async def nightly(day: str) -> str:
-    n = await book([day])
-    ids = await load(day)
-    return await report(n + len(ids))
+    n = await nightly_book([day])
+    ids = await nightly_load(day)
+    return await nightly_report(n + len(ids))
 '''
 PATCHED = '''
 @tether.workflow(name="WORKFLOW")
 async def nightly(day: str) -> str:
     if tether.patched("book-first"):
-        n = await book([day])
-        ids = await load(day)
-        return await report(n + len(ids))
-    ids = await load(day)
-    n = await book(ids)
-    return await report(n)
+        n = await nightly_book([day])
+        ids = await nightly_load(day)
+        return await nightly_report(n + len(ids))
+    ids = await nightly_load(day)
+    n = await nightly_book(ids)
+    return await nightly_report(n)
 '''
 
 
@@ -97,8 +98,8 @@ async def test_replay_passes_fails_on_swapped_steps_and_passes_with_patched(
     for how in (["--run", run.id, *server], ["--file", str(fixture)]):
         swapped = tether_cmd("replay", str(app_file), *how)
         assert swapped.returncode == 1, swapped.stderr
-        assert f"FAIL  {run.id} ({name}) diverges at step 1 'load'" in swapped.stdout
-        assert "'book'" in swapped.stdout  # what the new code schedules there
+        assert f"FAIL  {run.id} ({name}) diverges at step 1 'nightly_load'" in swapped.stdout
+        assert "'nightly_book'" in swapped.stdout  # what the new code schedules there
         assert f"cannot continue with the current code ({run.id})" in swapped.stderr
         assert "tether.patched" in swapped.stderr and "Traceback" not in swapped.stderr
 
