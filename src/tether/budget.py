@@ -175,14 +175,17 @@ def start_run(budget: Budget | None) -> None:
             if name in _WHAT and isinstance(left, int | float):
                 limits[name] = min(limits.get(name, left), left)
     rt.run_state()[RUN_KEY] = Ledger(base, limits)
-    rt.upsert_memo({MEMO_LIMITS: limits})
+    if rt.memo_value(MEMO_LIMITS) != limits:  # narrowed by a parent (the client wrote the workflow's own)
+        rt.upsert_memo({MEMO_LIMITS: limits})
 
 
 def end_run() -> None:
-    """Record what the run spent (its parent counts it)."""
+    """Record what the run spent, where its history alone cannot say: for its parent (a child
+    run), and when agents' tool calls count against it."""
     ledger = current()
-    if ledger is not None:
-        _runtime.current().upsert_memo({MEMO_USAGE: ledger.used.model_dump()})
+    rt = _runtime.current()
+    if ledger is not None and (rt.memo_value(INHERITED) is not None or "max_tool_calls" in ledger.limits):
+        rt.upsert_memo({MEMO_USAGE: ledger.used.model_dump()})
 
 
 def current() -> Ledger | None:

@@ -335,6 +335,8 @@ class Client:
         memo: dict[str, Any] = {STARTED_BY: started_by} if started_by else {}
         if models:
             memo[MODELS_MEMO] = check_overrides(models)
+        if wf.budget is not None:  # shown by `tether show` from the start, at no cost to the run
+            memo[budget.MEMO_LIMITS] = wf.budget.limits()
         policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_id_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
         try:
             handle = await self.temporal.start_workflow(
