@@ -149,17 +149,21 @@ def connection() -> Connection:
 
 def read_input(raw: str | None) -> Any:
     """A command's `--input`: JSON text, or `@file.json`; a bad one is a one-line UsageError."""
-    if raw is None:
-        return None
-    text, source = raw, "--input"
+    return None if raw is None else read_json(raw, option="--input", what="input")
+
+
+def read_json(raw: str, *, option: str, what: str, hint: str = "") -> Any:
+    """JSON given on the command line as text or `@file.json`; a bad one is a one-line UsageError
+    naming `option` (or the file) and where the JSON breaks, followed by `hint`."""
+    text, source = raw, option
     if raw.startswith("@"):
         path = Path(raw[1:])
         try:
             text, source = path.read_text(), str(path)
         except OSError as exc:
-            raise UsageError(f"cannot read input file {str(path)!r}: {exc.strerror}") from None
+            raise UsageError(f"cannot read {what} file {str(path)!r}: {exc.strerror}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                         f"column {exc.colno}") from None
+                         f"column {exc.colno}{hint}") from None

@@ -3,18 +3,15 @@ context, and prompts for an answer generated from the answer's JSON schema."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
 from tether import _render
-from tether.cli._common import err, out
+from tether.cli._common import err, out, read_json
 from tether.durations import format_duration
-from tether.errors import UsageError
 from tether.human import HumanTask
 
 
@@ -59,17 +56,7 @@ def _when(t: datetime | None) -> str:
 
 def parse_json(raw: str) -> Any:
     """An answer given as JSON text, or @file.json."""
-    text, source = raw, "--json"
-    if raw.startswith("@"):
-        try:
-            text, source = Path(raw[1:]).read_text(), raw[1:]
-        except OSError as exc:
-            raise UsageError(f"cannot read answer file {raw[1:]!r}: {exc.strerror}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                         f"{exc.colno} (strings need quotes: --json '\"yes\"')") from None
+    return read_json(raw, option="--json", what="answer", hint=" (strings need quotes: --json '\"yes\"')")
 
 
 
