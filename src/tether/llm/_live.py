@@ -1,0 +1,49 @@
+"""A model reply's text streamed out of its step while the model writes it.
+
+Runs on workers, inside a model step attempt. Text is handed to the runtime in pieces (the
+engine's heartbeats carry them to `Run.events()` watchers, at most every 0.1 s); the step's
+durable result is unchanged. A reply that carries a sensitive value the attempt revealed is
+withheld from the stream from that point on, with a note naming the value's label.
+"""
+
+from __future__ import annotations
+
+from tether import _runtime
+from tether._sensitive import stream_cut
+
+
+class LiveText:
+    """The streamed part of one model reply: `add()` each piece, `close()` at the end."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.text = ""
+        self.sent = 0
+        self.withheld: str | None = None
+        self._rt = _runtime.current()
+        self.on = self._rt.streams()
+
+    def add(self, piece: str) -> None:
+        """Add the next piece of the reply; publish what may leave the zone."""
+        if not piece or not self.on:
+            return
+        self.text += piece
+        self._send(final=False)
+
+    def close(self) -> None:
+        """The reply is complete: publish what was held back (unless withheld)."""
+        if self.on:
+            self._send(final=True)
+
+    def _send(self, *, final: bool) -> None:
+        if self.withheld is not None:
+            return
+        upto, label = stream_cut(self.text, final=final)
+        if label is not None:
+            self.withheld = label
+            self._rt.publish("withheld", {"label": label})
+            return
+        if upto > self.sent:
+            self._rt.publish("tokens", {"text": self.text[self.sent:upto], "model": self.model,
+                                        "restart": self.sent == 0})
+            self.sent = upto
