@@ -5,7 +5,10 @@ stream picks up again with the retried attempt."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -14,7 +17,7 @@ import pytest
 import tether
 from tests.apps import streaming
 from tether.llm import _providers
-from tether.testing import ChatServer, eventually, run_worker_process
+from tether.testing import ChatServer, eventually, run_worker_process, unique_queue
 from tether.testing.chat_server import Received, Reply, reply
 
 _providers.preload(["openai-compatible"])  # not in the first call: seconds of imports would hold its heartbeats
@@ -152,3 +155,19 @@ async def test_a_bad_offset_is_one_clear_error(tether_client: tether.Client) -> 
             async for _ in run.events(after="nonsense"):
                 pass
         await run.result()
+
+
+def test_tether_run_prints_tokens_and_progress_as_they_come(tether_server: Any) -> None:
+    def target() -> list[str]:  # a queue of its own per command: a worker that just left still looks present
+        return ["--address", tether_server.address, "--task-queue", unique_queue("cli-live")]
+
+    with ChatServer(default=reply(STORY, chunk_delay=0.03)) as chat:
+        story = subprocess.run([sys.executable, "-m", "tether", "run", "tests.apps.streaming:streaming_write",
+                                "--input", json.dumps(chat.model("story")), *target()],
+                               capture_output=True, text=True, timeout=120)
+    assert story.returncode == 0, story.stderr
+    assert f"› {STORY}\n" in story.stderr and chat.model("story") in story.stderr  # one line, as it came
+    pages = subprocess.run([sys.executable, "-m", "tether", "run", "tests.apps.streaming:streaming_read",
+                            "--input", "4", *target()], capture_output=True, text=True, timeout=120)
+    assert pages.returncode == 0, pages.stderr
+    assert "… streaming_pages: parsed 4 of 4 pages (4/4)" in pages.stderr
