@@ -166,7 +166,7 @@ def test_tether_run_prints_tokens_and_progress_as_they_come(tether_server: Any) 
                                 "--input", json.dumps(chat.model("story")), *target()],
                                capture_output=True, text=True, timeout=120)
     assert story.returncode == 0, story.stderr
-    assert f"› {STORY}\n" in story.stderr and chat.model("story") in story.stderr  # one line, as it came
+    assert f"» {STORY}\n" in story.stderr and chat.model("story") in story.stderr  # one line, as it came
     pages = subprocess.run([sys.executable, "-m", "tether", "run", "tests.apps.streaming:streaming_read",
                             "--input", "4", *target()], capture_output=True, text=True, timeout=120)
     assert pages.returncode == 0, pages.stderr

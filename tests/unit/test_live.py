@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tether import _sensitive
+from tether import _runtime, _sensitive
 from tether.engine.live import Cursor, _Live
 from tether.llm import _live
 
@@ -27,7 +27,7 @@ class _Runtime:
 
 def _stream(pieces: list[str], revealed: list[tuple[str, str, str]], monkeypatch: pytest.MonkeyPatch) -> _Runtime:
     rt = _Runtime()
-    monkeypatch.setattr(_live._runtime, "current", lambda: rt)
+    monkeypatch.setattr(_runtime, "current", lambda: rt)
     token = _sensitive._attempt.set(revealed)
     try:
         text = _live.LiveText("openai:gpt-test")

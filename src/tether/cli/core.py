@@ -340,7 +340,7 @@ async def _live(run: Any, line: _LiveLine) -> None:
     """Print a run's model tokens as they are written and its steps' progress (`tether run`)."""
     try:
         await _print_live(run, line)
-    except Exception:  # noqa: BLE001 - the live view is a courtesy: the run's outcome is reported anyway
+    except Exception:
         return
 
 
@@ -351,7 +351,7 @@ async def _print_live(run: Any, line: _LiveLine) -> None:
             if line.step != key:
                 line.end()
                 retry = f" (attempt {ev.attempt})" if (ev.attempt or 1) > 1 else ""
-                err.print(f"[dim]  {escape(ev.model or ev.step or 'model')}{retry} ›[/] ", end="")
+                err.print(f"[dim]  {escape(ev.model or ev.step or 'model')}{retry} »[/] ", end="")
                 line.step = key
             err.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
         elif ev.kind == "progress":
@@ -361,9 +361,8 @@ async def _print_live(run: Any, line: _LiveLine) -> None:
         elif ev.kind == "tokens.withheld":
             line.end()
             err.print(f"[yellow]  {escape(ev.text or '')}[/]")
-        elif ev.kind.startswith("step."):
-            if line.step is not None and line.step.startswith(f"{ev.step_id}/"):
-                line.end()
+        elif ev.kind.startswith("step.") and line.step is not None and line.step.startswith(f"{ev.step_id}/"):
+            line.end()
 
 
 def _plain(value: Any) -> Any:
