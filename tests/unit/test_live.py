@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tether import _runtime, _sensitive
+from tether import _runtime, _sensitive, settings
 from tether.engine.live import Cursor, _Live
 from tether.llm import _live
 
@@ -30,10 +30,10 @@ def _stream(pieces: list[str], revealed: list[tuple[str, str, str]], monkeypatch
     monkeypatch.setattr(_runtime, "current", lambda: rt)
     token = _sensitive._attempt.set(revealed)
     try:
-        text = _live.LiveText("openai:gpt-test")
-        for p in pieces:
-            text.add(p)
-        text.close()
+        with _live.LiveText("openai:gpt-test") as text:
+            for p in pieces:
+                text.add(p)
+            text.close()
     finally:
         _sensitive._attempt.reset(token)
     return rt
@@ -72,3 +72,14 @@ def test_offsets_round_trip_and_bad_ones_are_refused() -> None:
     assert back == c
     with pytest.raises(ValueError, match="not an event offset"):
         Cursor.parse("17")
+
+
+def test_a_process_streams_at_most_stream_max_calls_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = _Runtime()
+    monkeypatch.setattr(_runtime, "current", lambda: rt)
+    with settings.override(stream_max=2):
+        a, b, c = (_live.LiveText("m") for _ in range(3))
+        with a, b, c:
+            assert (a.on, b.on, c.on) == (True, True, False)  # the third is not streamed
+        with _live.LiveText("m") as d:
+            assert d.on  # slots are given back

@@ -40,8 +40,9 @@ from tether.engine.records import RunHistory, StepRecord
 MODEL_STEP = "tether.llm"
 """Activity type of model calls (`tether.llm._step.STEP_NAME`): their results carry the text."""
 
-POLL_EVERY = 0.1
-"""Seconds between reads of the steps in flight while one is pending."""
+POLL_EVERY = 0.05
+"""Seconds between reads of the steps in flight while one is pending (a read of the engine's
+in-memory state, cheap next to the heartbeats that write it every `LIVE_EVERY`)."""
 
 E = EventType
 _ENDS = {

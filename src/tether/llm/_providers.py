@@ -181,13 +181,13 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
     from pydantic_ai.exceptions import AgentRunError
 
     model = _model(spec)
-    live = LiveText(call.model)
     try:
-        if live.on:  # someone may watch: stream the reply's text as it comes (the result is the same)
-            resp = await _streamed(model, call, spec, live)
-        else:
-            resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
-                                       model_request_parameters=_parameters(call, model))
+        with LiveText(call.model) as live:
+            if live.on:  # someone may watch: stream the reply's text as it comes (the result is the same)
+                resp = await _streamed(model, call, spec, live)
+            else:
+                resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
+                                           model_request_parameters=_parameters(call, model))
     except AgentRunError as exc:
         raise model_error(exc, spec) from None
     tool_calls, final = _tool_calls(resp)

@@ -32,7 +32,7 @@ class Reply:
         tool_calls: Tool calls in the completion, as `{"id", "name", "arguments"}` dicts.
         chunks: For a streaming request (`"stream": true`), the pieces the content is sent in
             (default: word by word).
-        chunk_delay: Seconds between streamed pieces.
+        chunk_delay: Seconds between streamed pieces (a reply not streamed comes after all of them).
     """
 
     status: int = 200
@@ -205,6 +205,8 @@ class ChatServer:
         if body.get("stream"):
             await self._stream(writer, body.get("model", "test-model"), r)
             return
+        if r.chunk_delay:  # not streamed: the reply comes once the model has written all of it
+            await asyncio.sleep(r.chunk_delay * max(0, len(r.pieces()) - 1))
         await _write(writer, 200, _completion(body.get("model", "test-model"), r), r.headers)
 
     async def _stream(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
