@@ -16,7 +16,8 @@ from tether.testing.chat_server import reply
 
 def words(n: int) -> list[str]:
     """The pieces of the reply: n words, each but the first after a space."""
-    vocab = ["the", "invoice", "total", "matches", "the", "purchase", "order", "and", "the", "supplier", "is", "approved", "for", "payment"]
+    vocab = ["the", "invoice", "total", "matches", "the", "purchase", "order", "and", "the", "supplier",
+             "is", "approved", "for", "payment"]
     return [(" " if i else "") + vocab[i % len(vocab)] for i in range(n)]
 
 

@@ -129,11 +129,12 @@ async def main(n: int, rate: float, runs: int, rounds: int) -> None:
     print(f"latency model -> watcher: p50 {lat['p50'] * 1000:.0f} ms, p95 {lat['p95'] * 1000:.0f} ms "
           f"({lat['seen']:.0%} of pieces seen live)  (target p95 <= 300 ms)")
     print(f"history per 1,000 tokens: streaming on {lat['history_on'] * per:,.0f} B, "
-          f"off {lat['history_off'] * per:,.0f} B -> extra {extra:,.0f} B = {extra / (text * per):.2f}x the text  (target <= 2x)")
+          f"off {lat['history_off'] * per:,.0f} B -> extra {extra:,.0f} B = {extra / (text * per):.2f}x the text"
+          "  (target <= 2x)")
     print(f"  contrib.workflow_streams, same text, 100 ms batches: extra {ws_extra:,.0f} B per 1,000 "
           f"tokens = {ws_extra / (text * per):.1f}x the text")
-    print(f"model step (100 tokens at {rate:g}/s), {runs} concurrent runs x 1 call, median of {rounds} alternating rounds: "
-          f"streaming on {t_on:.2f}s, off {t_off:.2f}s, ratio {t_on / t_off:.3f}  (target <= 1.10)")
+    print(f"model step (100 tokens at {rate:g}/s), {runs} concurrent runs x 1 call, median of {rounds} "
+          f"alternating rounds: streaming on {t_on:.2f}s, off {t_off:.2f}s, ratio {t_on / t_off:.3f}  (target <= 1.10)")
 
 
 def _args() -> Any:
