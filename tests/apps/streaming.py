@@ -33,3 +33,11 @@ async def streaming_read(n: int) -> int:
     pages = await streaming_pages(n)
     tether.note(f"read {pages} pages")
     return pages
+
+
+@tether.workflow
+async def streaming_write_local(max_tokens: int) -> str:
+    """Ask the local model for a story of at most `max_tokens` tokens; return it."""
+    reply = await llm.chat("Tell a short story about a cat.", model="local:smollm2", max_tokens=max_tokens,
+                           temperature=0.0)
+    return reply.text
