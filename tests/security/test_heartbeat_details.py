@@ -67,4 +67,4 @@ async def test_progress_shown_to_watchers_is_withheld(tether_server: DevServer, 
     # the exact form is cut; the separator-less one cannot be, so the whole message is withheld
     assert shown and all(t.startswith("<text withheld: it carried a form of sensitive value 'ssn'") for t in shown)
     assert [n for n in NEEDLES if any(n.decode() in t for t in shown)] == []
-    assert b"checking" in details and [n for n in NEEDLES if n in details] == []  # the server's copy
+    assert b"progress" in details and [n for n in NEEDLES if n in details] == []  # the server's copy
