@@ -286,20 +286,28 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
 
     shown: dict[str, tuple[str, int]] = {}
     result_task = asyncio.ensure_future(handle.result())
-    while True:
-        done = await asyncio.wait({result_task}, timeout=0.3)
-        detail = await handle.describe()
-        for s in detail.steps:
-            key = (s.status, s.attempts)
-            if shown.get(s.id + s.kind) != key and s.status != "scheduled":
-                shown[s.id + s.kind] = key
-                if s.status != "running" or s.attempts > 1:
-                    err.print(_render.step_line(s))
-        if detail.workflow_task_error and not result_task.done():
-            result_task.cancel()
-            raise UsageError(_determinism_message(handle.id, detail.workflow_task_error))
-        if done[0]:
-            break
+    line = _LiveLine()
+    live = asyncio.ensure_future(_live(handle, line)) if settings.current().stream else None
+    try:
+        while True:
+            done = await asyncio.wait({result_task}, timeout=0.3)
+            detail = await handle.describe()
+            for s in detail.steps:
+                key = (s.status, s.attempts)
+                if shown.get(s.id + s.kind) != key and s.status != "scheduled":
+                    shown[s.id + s.kind] = key
+                    if s.status != "running" or s.attempts > 1:
+                        line.end()
+                        err.print(_render.step_line(s))
+            if detail.workflow_task_error and not result_task.done():
+                result_task.cancel()
+                raise UsageError(_determinism_message(handle.id, detail.workflow_task_error))
+            if done[0]:
+                break
+    finally:
+        if live is not None:
+            live.cancel()
+        line.end()
     try:
         result = result_task.result()
     except (RunFailed, RunCancelled) as exc:
@@ -314,6 +322,47 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
         where += "  ·  `tether dev APP` serves Studio and the Temporal Web UI to browse it"
     err.print(f"[dim]see it: {where}[/]")
     return 0
+
+
+class _LiveLine:
+    """The terminal line a model's tokens are being written on, if any."""
+
+    def __init__(self) -> None:
+        self.step: str | None = None
+
+    def end(self) -> None:
+        if self.step is not None:
+            err.print()
+            self.step = None
+
+
+async def _live(run: Any, line: _LiveLine) -> None:
+    """Print a run's model tokens as they are written and its steps' progress (`tether run`)."""
+    try:
+        await _print_live(run, line)
+    except Exception:
+        return
+
+
+async def _print_live(run: Any, line: _LiveLine) -> None:
+    async for ev in run.events():
+        if ev.kind == "tokens" and ev.text:
+            key = f"{ev.step_id}/{ev.attempt}"
+            if line.step != key:
+                line.end()
+                retry = f" (attempt {ev.attempt})" if (ev.attempt or 1) > 1 else ""
+                err.print(f"[dim]  {escape(ev.model or ev.step or 'model')}{retry} »[/] ", end="")
+                line.step = key
+            err.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+        elif ev.kind == "progress":
+            line.end()
+            share = f" ({ev.done:g}/{ev.total:g})" if ev.done is not None and ev.total else ""
+            err.print(f"[dim]  … {escape(ev.step or '')}: {escape(ev.text or '')}{share}[/]")
+        elif ev.kind == "tokens.withheld":
+            line.end()
+            err.print(f"[yellow]  {escape(ev.text or '')}[/]")
+        elif ev.kind.startswith("step.") and line.step is not None and line.step.startswith(f"{ev.step_id}/"):
+            line.end()
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -24,8 +24,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry, budget
 from tether._runtime import MODELS_MEMO, base_queue, zone_queue
+from tether.engine import live
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
+from tether.engine.live import RunEvent
 from tether.engine.stuck import stuck_reason, why_stuck
 from tether.engine.tasks import MEMO as TASKS_MEMO
 from tether.errors import RunCancelled, RunExists, RunFailed, RunNotFound, UnknownWorkflow, UsageError
@@ -214,6 +216,38 @@ class Run(Generic[R]):
             task_queue=start.task_queue.name, input=hist.input, result=hist.result, error=hist.error,
             error_type=hist.error_type, steps=hist.steps, workflow_task_error=hist.workflow_task_error,
         )
+
+    async def events(self, *, after: str | None = None, poll: float = live.POLL_EVERY) -> AsyncIterator[RunEvent]:
+        """The run's events as they happen: steps scheduled, started, retrying and finished, a
+        model's tokens as it writes them, `tether.progress()` of running steps, notes, human
+        tasks, and the run's end, after which the iterator stops.
+
+        Resumable: pass the `offset` of the last event you handled as `after` (e.g. after a
+        disconnect) and the events continue right after it, none missed, none repeated. Tokens
+        of a model step join into its final text (a retried attempt's tokens start afresh, with
+        its `attempt`). Events carry what the run's history would show: handles, never a
+        sensitive value a step revealed.
+
+        Args:
+            after: Resume after the event with this offset (default: from the run's start).
+            poll: Seconds between reads of the steps in flight (tokens and progress).
+
+        Raises:
+            RunNotFound: No run with this id exists.
+            UsageError: `after` is not an event offset.
+
+        Example:
+            >>> async for ev in run.events():
+            ...     if ev.kind == "tokens":
+            ...         print(ev.text, end="", flush=True)
+        """
+        try:
+            async for event in live.follow(self._client.temporal, self.id, after=after, poll=poll):
+                yield event
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
 
     async def _note_missing_zone_workers(self, steps: list[StepRecord], queue: str) -> None:
         """Mark steps that wait for a worker, so they do not look like a hang: at once when no

@@ -156,9 +156,10 @@ class Worker:
                 activity_executor=self._executor,
                 workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
                 graceful_shutdown_timeout=self.grace,
-                # heartbeats reach the engine as often as steps send them (every 2 s at most):
-                # they bring cancellations back, so a cancelled run's steps stop within seconds
-                max_heartbeat_throttle_interval=timedelta(seconds=liveness.PULSE_EVERY),
+                # heartbeats reach the engine as often as steps send them (every 2 s, and every
+                # 0.1 s at most while a step streams): they bring cancellations back, so a
+                # cancelled run's steps stop within seconds, and carry live tokens and progress
+                max_heartbeat_throttle_interval=timedelta(seconds=liveness.LIVE_EVERY),
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
                 deployment_config=self.deployment,

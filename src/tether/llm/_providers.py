@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tether.errors import ConfigError, ModelError
+from tether.llm._live import LiveText
 from tether.llm._spec import ModelSpec
 from tether.llm._types import Message, ModelCall, ModelReply, ToolCall, Usage
 from tether.workflow import idempotency_key
@@ -47,7 +48,8 @@ def _build(spec: ModelSpec) -> Any:
 
 _MODULES = {"mistral": ("pydantic_ai.models.mistral", "pydantic_ai.providers.mistral"),
             "anthropic": ("pydantic_ai.models.anthropic", "pydantic_ai.providers.anthropic")}
-_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai", "pydantic_ai.messages")
+_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai", "pydantic_ai.messages",
+           "pydantic_ai.direct")
 
 
 def preload(providers: Iterable[str]) -> None:
@@ -180,8 +182,12 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
 
     model = _model(spec)
     try:
-        resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
-                                   model_request_parameters=_parameters(call, model))
+        with LiveText(call.model) as live:
+            if live.on:  # someone may watch: stream the reply's text as it comes (the result is the same)
+                resp = await _streamed(model, call, spec, live)
+            else:
+                resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
+                                           model_request_parameters=_parameters(call, model))
     except AgentRunError as exc:
         raise model_error(exc, spec) from None
     tool_calls, final = _tool_calls(resp)
@@ -190,6 +196,22 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
         usage=Usage(input_tokens=resp.usage.input_tokens or 0, output_tokens=resp.usage.output_tokens or 0),
         response_model=resp.model_name, finish_reason=resp.finish_reason, tool_calls=tool_calls,
     )
+
+
+async def _streamed(model: Any, call: ModelCall, spec: ModelSpec, live: LiveText) -> Any:
+    """The provider's streaming API: text and JSON output reach `live` piece by piece."""
+    from pydantic_ai.direct import model_request_stream
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+    async with model_request_stream(model, _messages(call), model_settings=_settings(call, spec),
+                                    model_request_parameters=_parameters(call, model)) as stream:
+        async for event in stream:
+            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                live.add(event.part.content)
+            elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                live.add(event.delta.content_delta)
+        live.close()
+        return stream.get()
 
 
 def model_error(exc: BaseException, spec: ModelSpec) -> ModelError:
