@@ -26,6 +26,7 @@ FAST_LANE = os.environ.get("TETHER_FAST_LANE") == "1"
 SERVER = {  # modules (or module::test) that start servers, workers or the CLI themselves, not via the fixture
     "tests/engine/test_cli.py", "tests/engine/test_dev.py", "tests/engine/test_durability.py",
     "tests/engine/test_liveness.py", "tests/engine/test_sandbox.py", "tests/engine/test_stuck.py",
+    "tests/engine/test_worker_processes.py",
     "tests/human/test_cli.py", "tests/observe/test_cli.py", "tests/observe/test_export.py",
     "tests/studio/test_cli.py", "tests/security/test_low.py", "tests/security/test_state_files.py",
     "tests/security/test_audit_identity.py", "tests/agent/test_mcp.py", "tests/agent/test_mcp_serve.py",

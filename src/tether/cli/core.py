@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from tether import _render, settings
 from tether.cli._common import CONNECTS, Grace, StateDir, app, connection, err, out, read_input
+from tether.cli._processes import run_processes
 from tether.cli._telemetry import CaptureContent, MetricsPort, telemetry_setup
 from tether.cli.keys import KeyFile, use_dev_key
 from tether.durations import parse_duration
@@ -396,17 +397,29 @@ def worker(
                                        "(`tether deployments promote BUILD_ID` sends new runs to it).")] = None,
     deployment: Annotated[str | None, typer.Option(
         envvar="TETHER_DEPLOYMENT", help="Worker deployment name (default: the task queue).")] = None,
+    processes: Annotated[int, typer.Option(
+        help="Worker processes to run (one Python process uses one core at a time); default 1.")] = 1,
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster.
 
     It waits for the server if it is not up yet. SIGTERM or Ctrl-C stops taking work and
     lets steps in flight finish within --grace; a second Ctrl-C stops at once. Without a payload
-    key it refuses to start unless given --allow-plaintext.
+    key it refuses to start unless given --allow-plaintext. With --processes N, N workers serve
+    the same queues, each in its own process; signals reach every one of them.
     """
+    if processes < 1:
+        raise UsageError(f"--processes {processes}: give at least 1 (the number of worker processes)")
+    if processes > 1 and metrics_port is not None:
+        raise UsageError("--metrics-port with --processes: the processes cannot share one port; "
+                         "run one `tether worker --metrics-port PORT` per process instead")
     settings.use(**{k: v for k, v in {"build_id": build_id, "deployment": deployment}.items() if v})
     allow_plaintext = settings.current().allow_plaintext
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
     seconds = parse_duration(grace, what="--grace").total_seconds()
+    if processes > 1:
+        load_app(app_spec)  # a broken app is said once, here, not by every process
+        err.print(f"starting {processes} worker processes for {app_spec}")
+        raise typer.Exit(run_processes(sys.argv[1:], processes))
     telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
     conn = replace(connection(), codec=codec, allow_plaintext=allow_plaintext)

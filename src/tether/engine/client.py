@@ -377,6 +377,8 @@ class Client:
                 wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
                 result_type=wf.return_type, id_reuse_policy=policy,
                 memo=memo or None,
+                # a worker sharing this client takes the run's first task in the start's reply
+                request_eager_start=True,
             )
         except WorkflowAlreadyStartedError:
             raise RunExists(await self._id_taken(run_id), run_id=run_id) from None

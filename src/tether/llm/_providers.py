@@ -24,9 +24,16 @@ from tether.workflow import idempotency_key
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
-# pydantic-ai models own HTTP connection pools, which belong to one event loop.
+# pydantic-ai models and their HTTP connection pools belong to one event loop.
 _models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, ...], Any]] = \
     weakref.WeakKeyDictionary()
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str | None], Any]] = \
+    weakref.WeakKeyDictionary()
+
+POOL_CONNECTIONS = 1000
+"""Connections one worker keeps open to one provider endpoint, all of them kept alive when idle: a
+worker running hundreds of calls at once reuses its connections instead of closing and reopening
+the ones above the SDKs' default 100 idle after every burst."""
 
 
 def _model(spec: ModelSpec) -> Any:
@@ -38,9 +45,22 @@ def _model(spec: ModelSpec) -> Any:
     return per_loop[key]
 
 
+def _pool(spec: ModelSpec) -> Any:
+    """The HTTP client (connection pool) shared by every model of one provider endpoint on this loop."""
+    import httpx2
+    from pydantic_ai._http import create_async_httpx2_client
+
+    per_loop = _pools.setdefault(asyncio.get_running_loop(), {})
+    key = (spec.provider, spec.base_url)
+    if key not in per_loop:
+        per_loop[key] = create_async_httpx2_client(limits=httpx2.Limits(
+            max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS))
+    return per_loop[key]
+
+
 def _build(spec: ModelSpec) -> Any:
     try:
-        return _build_model(spec)
+        return _build_model(spec, _pool(spec))
     except ImportError as exc:
         raise ConfigError(f"{spec.text!r} needs pydantic-ai's {spec.provider} support, which is not "
                           f"installed ({exc.name}): pip install 'pydantic-ai-slim[{spec.provider}]'") from None
@@ -48,37 +68,40 @@ def _build(spec: ModelSpec) -> Any:
 
 _MODULES = {"mistral": ("pydantic_ai.models.mistral", "pydantic_ai.providers.mistral"),
             "anthropic": ("pydantic_ai.models.anthropic", "pydantic_ai.providers.anthropic")}
-_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai", "pydantic_ai.messages",
-           "pydantic_ai.direct")
+_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai")
+_COMMON = ("pydantic_ai.messages", "pydantic_ai.direct", "pydantic_ai.exceptions", "pydantic_ai.models",
+           "pydantic_ai.output", "pydantic_ai.tools", "pydantic_ai._http")
 
 
 def preload(providers: Iterable[str]) -> None:
     """Import the client code of `providers` now (seconds of imports), not in the first call:
     a worker does it before it takes calls, so its first calls are not held up together."""
     for provider in set(providers):
-        for module in _MODULES.get(provider, _OPENAI):
+        for module in (*_COMMON, *_MODULES.get(provider, _OPENAI)):
             with contextlib.suppress(ImportError):  # a missing extra is reported by the call itself
                 importlib.import_module(module)
 
 
-def _build_model(spec: ModelSpec) -> Any:
+def _build_model(spec: ModelSpec, pool: Any) -> Any:
     key = os.environ.get(spec.key_env) if spec.key_env else None
     if spec.provider == "mistral":
         from pydantic_ai.models.mistral import MistralModel
         from pydantic_ai.providers.mistral import MistralProvider
 
-        return MistralModel(spec.name, provider=MistralProvider(api_key=key, base_url=spec.base_url))
+        return MistralModel(spec.name, provider=MistralProvider(api_key=key, base_url=spec.base_url,
+                                                                http_client=pool))
     if spec.provider == "anthropic":
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
-        return AnthropicModel(spec.name, provider=AnthropicProvider(api_key=key, base_url=spec.base_url))
+        return AnthropicModel(spec.name, provider=AnthropicProvider(api_key=key, base_url=spec.base_url,
+                                                                    http_client=pool))
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
 
     # OpenAI itself and every OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp)
     return OpenAIChatModel(spec.name, provider=OpenAIProvider(base_url=spec.base_url,
-                                                              api_key=key or "not-needed"))
+                                                              api_key=key or "not-needed", http_client=pool))
 
 
 def _messages(call: ModelCall) -> list[Any]:
