@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from benchmarks import harness
-from benchmarks.llm_concurrency import one_round
+from benchmarks.llm_concurrency import tether_round
 from benchmarks.llm_workloads import ChatJob
 from benchmarks.peers_dbos import dbos_chat_run, dbos_noop_run, dbos_on_sqlite, run_many, watch_connections
 from tether.engine.devserver import FAST_PRAGMAS, DevServer
@@ -67,7 +67,7 @@ async def main(args: argparse.Namespace) -> None:
         job = ChatJob(model=model.model("bench"), prompt="Say OK.", calls=args.calls)
         await harness.tether_round(dev.address, 1, args.steps)  # warm-up: sandbox, connections
         for _ in range(args.rounds):
-            note("tether fan-out", await one_round(dev.address, model, args.workflows, args.calls, args.workflows))
+            note("tether fan-out", await tether_round(dev.address, model, args.workflows, args.calls, args.workflows))
             note("tether no-op", await harness.tether_round(dev.address, args.noop_workflows, args.steps))
             for name in configs:
                 fan, noop = await dbos_round(Path(tmp) / f"dbos-{name}", DBOS_CONFIGS[name], job, args)
