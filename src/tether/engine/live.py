@@ -44,6 +44,10 @@ POLL_EVERY = 0.05
 """Seconds between reads of the steps in flight while one is pending (a read of the engine's
 in-memory state, cheap next to the heartbeats that write it every `LIVE_EVERY`)."""
 
+POLL_IDLE = 0.5
+"""Longest wait between reads while the steps in flight show nothing new (e.g. a step waiting
+hours for a worker of its zone): each read that shows nothing waits 1.5x longer, up to this."""
+
 E = EventType
 _ENDS = {
     E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
@@ -354,13 +358,15 @@ async def _read(reader: _Reader, poll: float) -> AsyncIterator[RunEvent]:
             await events.put(exc)
 
     puller = asyncio.create_task(pull())
-    next_poll = 0.0
+    next_poll, every = 0.0, poll
     try:
         while True:
             if reader.pending() and time.monotonic() >= next_poll:
-                for event in await reader.poll():
+                news = await reader.poll()
+                for event in news:
                     yield event
-                next_poll = time.monotonic() + poll
+                every = poll if news else min(max(every, poll) * 1.5, max(poll, POLL_IDLE))
+                next_poll = time.monotonic() + every
             wait = max(0.0, next_poll - time.monotonic()) if reader.pending() else None
             try:
                 item = await asyncio.wait_for(events.get(), wait)
@@ -372,6 +378,8 @@ async def _read(reader: _Reader, poll: float) -> AsyncIterator[RunEvent]:
                 raise item
             for event in await reader.on_history(item):
                 yield event
+            every = poll  # something happened: steps in flight may change soon
+            next_poll = min(next_poll, time.monotonic() + poll)
             if reader.ended:
                 return
     finally:

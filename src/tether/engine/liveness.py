@@ -45,8 +45,10 @@ LIVE_EVERY = 0.1
 watchers (`Run.events()`) read them from the engine as the attempt's pending state, not from
 history, so a streaming step adds no history events."""
 
-LIVE_TAIL = 32_000
-"""Characters of an attempt's streamed text kept in its heartbeat (its most recent ones)."""
+LIVE_TAIL = 8_000
+"""Characters of an attempt's streamed text kept in its heartbeat (its most recent ones: about
+20 s of a model writing 100 tokens/s, for a watcher that reconnects or falls behind; each beat
+carries them, so more would cost the engine a write of that size ten times a second)."""
 
 LOST_ERROR = "WorkerLost"
 """Error type of a step failed because its attempts kept losing their worker."""
