@@ -38,7 +38,7 @@ from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.testing import ChatServer, chat_reply
 
-CPU: dict[str, list[float]] = {"tether": [], "server": [], "bare": []}
+CPU: dict[str, list[float]] = {"tether": [], "server": [], "bare": [], "raw": [], "raw server": []}
 """CPU seconds each timed round used: this process (client, worker, chat server), the dev server."""
 
 
@@ -124,21 +124,47 @@ async def bare_round(server: ChatServer, n: int, calls: int) -> float:
     return time.perf_counter() - start
 
 
+async def raw_round(address: str, server: ChatServer, n: int, calls: int, server_pid: int | None = None) -> float:
+    """Seconds for the same workload written directly with temporalio (activities making raw HTTP calls)."""
+    from temporalio.client import Client as TemporalClient
+    from temporalio.worker import Worker as TemporalWorker
+
+    from benchmarks import raw_fanout
+
+    client = await TemporalClient.connect(address)
+    queue = f"raw-fanout-{uuid.uuid4().hex[:8]}"
+    async with TemporalWorker(client, task_queue=queue, workflows=[raw_fanout.BenchRawFanout],
+                              activities=[raw_fanout.raw_chat], max_concurrent_activities=n):
+        async def one() -> None:
+            await client.execute_workflow("bench_raw_fanout", args=[server.url, calls],
+                                          id=f"raw-{uuid.uuid4().hex}", task_queue=queue)
+
+        await one()  # warm-up
+        start, cpu, cpu_server = time.perf_counter(), _cpu(None), _cpu(server_pid) if server_pid else 0.0
+        await asyncio.gather(*(one() for _ in range(n)))
+        took = time.perf_counter() - start
+        if server_pid:
+            CPU["raw"].append(_cpu(None) - cpu)
+            CPU["raw server"].append(_cpu(server_pid) - cpu_server)
+        return took
+
+
 async def main(n: int, calls: int, latency: float, rounds: int, slots: int, zero: bool,
                processes: int) -> None:
     slow, fast = ChatServer(default=chat_reply("OK", delay=latency)), ChatServer(default=chat_reply("OK"))
     with tempfile.TemporaryDirectory() as tmp, DevServer(tmp, port=0, ui_port=0) as dev, slow, fast:
         await bare_round(slow, n, calls)  # warm-up
-        t_bare, t_tether, t_zero, t_procs = [], [], [], []
+        t_bare, t_tether, t_zero, t_procs, t_raw = [], [], [], [], []
         for _ in range(rounds):
             t_bare.append(await bare_round(slow, n, calls))
             pid = dev.process.pid if dev.process else None
+            t_raw.append(await raw_round(dev.address, slow, n, calls, pid))
             t_tether.append(await tether_round(dev.address, slow, n, calls, slots, pid))
             if zero:
                 t_zero.append(await tether_round(dev.address, fast, n, calls, slots))
             if processes:
                 t_procs.append(await processes_round(dev.address, slow, n, calls, processes))
-    tb, tt = statistics.median(t_bare), statistics.median(t_tether)
+    tb, tt, tr = statistics.median(t_bare), statistics.median(t_tether), statistics.median(t_raw)
     print(f"workload: {n} workflows x {calls} sequential model calls, {latency * 1000:.0f} ms server latency, "
           f"one worker ({slots} step slots), loopback OpenAI-compatible server; median of {rounds} "
           "alternating rounds")
@@ -147,7 +173,11 @@ async def main(n: int, calls: int, latency: float, rounds: int, slots: int, zero
           f"  rounds: {', '.join(f'{t:.2f}' for t in t_tether)}")
     if t_zero:
         print(f"tether at 0 ms latency:               {statistics.median(t_zero):.2f}s  (orchestration alone)")
+    print(f"raw temporalio (same calls as activities): {tr:.2f}s  ({n * calls / tr:.0f} calls/s)"
+          f"  rounds: {', '.join(f'{t:.2f}' for t in t_raw)}")
     print(f"ratio tether / bare:                  {tt / tb:.2f}x  (target <= 4.0x)")
+    print(f"ratio raw temporalio / bare:          {tr / tb:.2f}x  (the engine's own floor here)")
+    print(f"ratio tether / raw temporalio:        {tt / tr:.2f}x")
     if t_procs:
         tp = statistics.median(t_procs)
         rounds_text = ", ".join(f"{t:.2f}" for t in t_procs)
@@ -155,7 +185,9 @@ async def main(n: int, calls: int, latency: float, rounds: int, slots: int, zero
               f"ratio / bare {tp / tb:.2f}x")
     med = {k: statistics.median(v) for k, v in CPU.items() if v}
     print(f"CPU seconds per round (median): bare {med['bare']:.2f}; tether: client+worker {med['tether']:.2f}, "
-          f"dev server {med['server']:.2f}  (machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+          f"dev server {med['server']:.2f}; raw temporalio: client+worker {med.get('raw', 0):.2f}, "
+          f"dev server {med.get('raw server', 0):.2f}  (machine load {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
