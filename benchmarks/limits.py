@@ -70,7 +70,7 @@ async def main(runs: int) -> None:
 
             await eventually(polled, timeout=60)
             model = chat.model("bench-limited")
-            handles = [await client.start(one_call, model) for _ in range(runs)]
+            handles = await asyncio.gather(*(client.start(one_call, model) for _ in range(runs)))
             results = await asyncio.gather(*(h.result(timeout=600) for h in handles))
         finally:
             for p in procs:

@@ -21,7 +21,7 @@ from tether.engine import liveness, tracing
 from tether.engine.client import Client
 from tether.engine.durable import VERSIONING_BEHAVIOR, step_activity
 from tether.engine.inbox import ensure_search_attributes
-from tether.engine.limits import CooldownInterceptor, apply_rate, pace, queue_state, served_keys, watch_cooldowns
+from tether.engine.limits import CooldownInterceptor, apply_rate, join, queue_state, served_keys, watch_cooldowns
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
@@ -230,8 +230,7 @@ class Worker:
         # otherwise go through at once, unthrottled, until the watcher's first look
         for queue, rate in self._rates.items():
             await apply_rate(self.client.temporal, self.client.connection.namespace, queue, rate)
-            state = await queue_state(self.client.temporal, self.client.connection.namespace, queue)
-            pace(queue, rate, state.workers + 1)  # this worker is about to poll too
+            join(queue, rate, await queue_state(self.client.temporal, self.client.connection.namespace, queue))
         # and a rate-limited model's client code is loaded before calls arrive: calls waiting on a
         # seconds-long first import would reach the provider together once it is done
         keys = [k for k in map(queue_limit, self._rates) if k is not None and limits.is_model_key(k)]
