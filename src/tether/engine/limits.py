@@ -94,20 +94,23 @@ class QueueState:
     backlog: int
     dispatch_rate: float
     add_rate: float
+    pollers: tuple[str, ...] = ()
+    """Identities of the workers counted in `workers`."""
 
 
-async def queue_state(client: TemporalClient, namespace: str, queue: str) -> QueueState:
-    """The config, pollers and stats of the activity queue `queue`."""
+async def queue_state(client: TemporalClient, namespace: str, queue: str, *, stats: bool = True) -> QueueState:
+    """The config, pollers and (with `stats`; else zeros) traffic of the activity queue `queue`."""
     resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
         namespace=namespace, task_queue=TaskQueue(name=queue), task_queue_type=_ACTIVITY,
-        report_config=True, report_stats=True))
+        report_config=True, report_stats=stats))
     limit = resp.config.queue_rate_limit
     override = limit.rate_limit.requests_per_second if limit.HasField("rate_limit") else None
     reason = limit.metadata.reason if limit.HasField("metadata") else ""
     until = cooldown_until(reason) if override is not None else None
     recent = datetime.now(UTC).timestamp() - 90
+    pollers = tuple(p.identity for p in resp.pollers if p.last_access_time.ToSeconds() >= recent)
     return QueueState(queue=queue, override=override, reason=reason, cooling_until=until,
-                      workers=sum(1 for p in resp.pollers if p.last_access_time.ToSeconds() >= recent),
+                      workers=len(pollers), pollers=pollers,
                       backlog=resp.stats.approximate_backlog_count, dispatch_rate=resp.stats.tasks_dispatch_rate,
                       add_rate=resp.stats.tasks_add_rate)
 
@@ -142,14 +145,18 @@ RATE = "tether rate limit "
 """How the reason of a key's own rate starts."""
 
 
-async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: float | None) -> datetime | None:
+async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: float | None,
+                     state: QueueState | None = None) -> datetime | None:
     """Give `queue` its key's rate, unless a cooldown runs (then: its deadline) or the rate is set.
+
+    `state`: the queue as just read (read here when not given).
 
     The rate lives in the queue's config on the server, set by any worker of the key: measured
     on Temporal 1.32, a rate sent with the polls of two worker processes did not hold (each
     poller's value resets the server's limiter), while the configured one does.
     """
-    state = await queue_state(client, namespace, queue)
+    if state is None:
+        state = await queue_state(client, namespace, queue, stats=False)
     if state.cooling_until is not None and state.cooling_until > datetime.now(UTC):
         return state.cooling_until
     if state.override == rate if rate is not None else state.override is None:
@@ -168,9 +175,10 @@ async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: f
 
 WINDOW = 1.0
 """Seconds a provider counts a key's rate over (a rolling second: "20/s" = at most 20 in any 1 s)."""
-REACH = 0.25
-"""Seconds within which a call this worker let go is taken to have reached the provider, if its
-answer has not come back sooner (an answer proves the request arrived before it)."""
+REACH = 0.5
+"""Seconds within which a call still unanswered a window after it went is taken to have reached
+the provider (an answer proves the request arrived before it: a call answered sooner counts
+until its answer; only calls longer than `REACH` + a window rely on this)."""
 FRESH = 0.25
 """Seconds a worker sending calls of a key trusts its last look at the key's cooldown and workers."""
 
@@ -183,10 +191,10 @@ class Pacer:
     can meet in the provider's second; so each worker lets at most `share` calls of the key
     reach the provider within any `window` (its part of the rate: `rate / workers`, rounded
     down, at least 1). A call counts from when it is let go until a window after it reached
-    the provider: when its answer came back, or `REACH` after it went if that is sooner. The
-    counting is on this worker's side of the wire, so a slow event loop between the pacer and
-    the request cannot squeeze more calls into the provider's second. `hold` stops every call
-    until a deadline (a cooldown).
+    the provider, which its answer proves: a slow event loop between the pacer and the request
+    cannot squeeze more calls into the provider's second. A call still unanswered `REACH` + a
+    window after it went (a long model call) is taken to have arrived within `REACH`. `hold`
+    stops every call until a deadline (a cooldown).
     """
 
     def __init__(self, rate: float, workers: int = 1) -> None:
@@ -196,8 +204,16 @@ class Pacer:
         """Loop time of the last look at the key's queue on the server (see `refresh`)."""
         self._until = 0.0
         self._calls: list[list[float]] = []  # [let go at, counted until], oldest first
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a worker started again in another event loop (tests)
+            self._loop, self._lock, self._changed, self._calls = loop, asyncio.Lock(), asyncio.Event(), []
+            self.looked, self._until = -math.inf, 0.0
+        return loop
 
     @property
     def share(self) -> int:
@@ -216,17 +232,17 @@ class Pacer:
 
     def hold(self, seconds: float) -> None:
         """Let no call go for `seconds` from now (a later hold already set is kept)."""
-        self._until = max(self._until, asyncio.get_running_loop().time() + seconds)
+        self._until = max(self._until, self._bind().time() + seconds)
         self._changed.set()
 
     async def wait(self) -> list[float]:
         """Return when this worker's next call of the key may go; pass the result to `done`."""
-        loop = asyncio.get_running_loop()
+        loop = self._bind()
         async with self._lock:  # first come, first served
             while True:
                 now = loop.time()
                 horizon = now - self.window
-                self._calls = [c for c in self._calls if min(c[1], c[0] + REACH) > horizon]
+                self._calls = [c for c in self._calls if _reached(c) > horizon]
                 due = self._until
                 if now >= self._until:
                     if len(self._calls) < self.share:
@@ -234,15 +250,20 @@ class Pacer:
                         self._calls.append(call)
                         return call
                     # the oldest one to stop counting: at a known time, or when an answer comes
-                    due = min(min(c[1], c[0] + REACH) for c in self._calls) + self.window
+                    due = min(_reached(c) for c in self._calls) + self.window
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), max(0.0, due - now))
 
     def done(self, call: list[float]) -> None:
         """The answer to `call` came back (so the request reached the provider before now)."""
-        call[1] = min(call[1], asyncio.get_running_loop().time())
+        call[1] = min(call[1], self._bind().time())
         self._changed.set()
+
+
+def _reached(call: list[float]) -> float:
+    """When `call` is taken to have reached the provider: by its answer, else `REACH` after it went."""
+    return call[1] if call[1] < math.inf else call[0] + REACH
 
 
 _pacers: dict[str, Pacer] = {}
@@ -266,13 +287,16 @@ def pace(queue: str, rate: float | None, workers: int) -> Pacer | None:
     return found
 
 
-def heed(queue: str, state: QueueState) -> None:
-    """Bring `queue`'s pacer up to date with what the engine says: workers and cooldown."""
+def heed(queue: str, state: QueueState, identity: str) -> None:
+    """Bring `queue`'s pacer up to date with what the engine says: workers and cooldown.
+
+    This worker (`identity`) counts itself also before the engine lists it (its first poll).
+    """
     found = _pacers.get(queue)
     if found is None:
         return
+    found.set(found.rate, state.workers + (identity not in state.pollers))
     found.looked = asyncio.get_running_loop().time()
-    found.set(found.rate, state.workers)
     if state.cooling_until is not None:
         left = (state.cooling_until - datetime.now(UTC)).total_seconds()
         if left > 0:
@@ -307,7 +331,7 @@ async def refresh(client: TemporalClient, namespace: str, queue: str) -> None:
 
 async def _look(client: TemporalClient, namespace: str, queue: str) -> None:
     try:
-        heed(queue, await queue_state(client, namespace, queue))
+        heed(queue, await queue_state(client, namespace, queue, stats=False), client.identity)
     except RPCError as exc:  # the server is away: the last look stands
         log.debug("cannot read the state of %s: %s", queue, exc)
 
@@ -319,10 +343,10 @@ async def watch_cooldowns(client: TemporalClient, namespace: str, rates: dict[st
         due: datetime | None = None
         for queue, rate in rates.items():
             try:
-                until = await apply_rate(client, namespace, queue, rate)
-                state = await queue_state(client, namespace, queue)
+                state = await queue_state(client, namespace, queue, stats=False)
+                until = await apply_rate(client, namespace, queue, rate, state)
                 pace(queue, rate, state.workers)
-                heed(queue, state)
+                heed(queue, state, client.identity)
             except RPCError as exc:  # the server is away: look again later
                 log.debug("cannot read the cooldown of %s: %s", queue, exc)
                 continue
