@@ -126,8 +126,8 @@ async def test_two_workers_pacers_keep_a_rolling_second_under_the_rate_however_l
     start = loop.time()
     await asyncio.gather(*(call(p) for p in workers for _ in range(40)))
     assert peak_window(arrivals) <= 30, sorted(round(t - start, 3) for t in arrivals)
-    # and the rate is used: 80 calls at up to 30/s take a little over 2 s, not much more
-    assert loop.time() - start < 2.8
+    # and the rate is used: 80 calls at up to 30/s take at least 2.7 s; a quarter more at most
+    assert loop.time() - start < 3.5
 
 
 async def test_a_hold_stops_every_call_until_it_ends() -> None:

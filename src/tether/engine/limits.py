@@ -193,8 +193,10 @@ class Pacer:
     down, at least 1). A call counts from when it is let go until a window after it reached
     the provider, which its answer proves: a slow event loop between the pacer and the request
     cannot squeeze more calls into the provider's second. A call still unanswered `REACH` + a
-    window after it went (a long model call) is taken to have arrived within `REACH`. `hold`
-    stops every call until a deadline (a cooldown).
+    window after it went (a long model call) is taken to have arrived within `REACH`. Calls
+    go at least `window / share` apart: ten let go at once would each be answered later (the
+    worker handles them together), and hold their places longer. `hold` stops every call until
+    a deadline (a cooldown).
     """
 
     def __init__(self, rate: float, workers: int = 1) -> None:
@@ -203,6 +205,7 @@ class Pacer:
         self.looked = -math.inf
         """Loop time of the last look at the key's queue on the server (see `refresh`)."""
         self._until = 0.0
+        self._last = -math.inf  # when the last call went
         self._calls: list[list[float]] = []  # [let go at, counted until], oldest first
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
@@ -212,7 +215,7 @@ class Pacer:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a worker started again in another event loop (tests)
             self._loop, self._lock, self._changed, self._calls = loop, asyncio.Lock(), asyncio.Event(), []
-            self.looked, self._until = -math.inf, 0.0
+            self.looked, self._until, self._last = -math.inf, 0.0, -math.inf
         return loop
 
     @property
@@ -243,14 +246,15 @@ class Pacer:
                 now = loop.time()
                 horizon = now - self.window
                 self._calls = [c for c in self._calls if _reached(c) > horizon]
-                due = self._until
-                if now >= self._until:
+                due = max(self._until, self._last + self.window / self.share)
+                if now >= due:
                     if len(self._calls) < self.share:
+                        self._last = now
                         call = [now, math.inf]
                         self._calls.append(call)
                         return call
                     # the oldest one to stop counting: at a known time, or when an answer comes
-                    due = min(_reached(c) for c in self._calls) + self.window
+                    due = max(due, min(_reached(c) for c in self._calls) + self.window)
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), max(0.0, due - now))
