@@ -10,6 +10,7 @@ the results file, runs still in flight are awaited rather than started again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +28,9 @@ from tether.evals._scorers import Scored, Scorer
 from tether.llm import _report as llm_report
 from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
+
+CANCEL_WAIT = 10.0
+"""Seconds an evaluation waits for the run of an escalated case to stop after cancelling it."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ async def _outcome(run: Run[Any]) -> tuple[RunDetail, Status, str | None]:
     detail = await run.closed()
     if detail.status == "running":
         await run.cancel()
+        with contextlib.suppress(TimeoutError):  # the report comes once the run has stopped
+            await asyncio.wait_for(run.wait_closed(), CANCEL_WAIT)
         return detail, "escalated", "the run asked a person"
     if detail.status == "completed":
         return detail, "completed", None
