@@ -91,7 +91,8 @@ WAYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "split in two": ("ssn", lambda v: [v[:6], v[6:]]),
     "reversed": ("ssn", lambda v: v[::-1]),
 }
-SPECIAL = {"heartbeat details": "ssn", "tool error to the cloud model": "ssn", "untyped handle in a prompt": "ssn"}
+SPECIAL = {"heartbeat details": "ssn", "progress message": "ssn", "tool error to the cloud model": "ssn",
+           "untyped handle in a prompt": "ssn"}
 
 
 @tether.step(runs_on="vault")
@@ -104,6 +105,16 @@ def leak_heartbeat(way: str) -> str:
     """Heartbeats once, then goes quiet: the timeout keeps the last details in the history for good."""
     tether.heartbeat(f"working on {_value(way)}")
     time.sleep(3)
+    return "ok"
+
+
+@tether.step(runs_on="vault", heartbeat="2s")
+def leak_progress(way: str) -> str:
+    """Reports progress naming the customer, then works on while watchers read it."""
+    v = _value(way)
+    for i in range(3):
+        tether.progress(f"checking customer {v}: {i + 1} of 3", done=i + 1, total=3)
+        time.sleep(0.3)
     return "ok"
 
 
@@ -131,6 +142,8 @@ async def leak_attempt(attempt: Attempt) -> str:
             return await leak_heartbeat(attempt.way)
         except tether.StepFailed as exc:
             return str(exc)
+    if attempt.way == "progress message":
+        return await leak_progress(attempt.way)
     if attempt.way == "untyped handle in a prompt":
         found = await leak_untyped(attempt.way)
         return (await llm.chat(f"Check {found['customer']}", model=attempt.model)).text

@@ -7,7 +7,8 @@ exactly what left the zone (with keys it would be ciphertext anyway). Afterwards
 planted value is searched for, in every form the guard knows (exact, escaped, case- and
 separator-insensitive, base64, hex, URL-encoded), in: the Temporal database files, every
 span (content capture on), every log line (tether's JSON format, temporalio's warnings
-included) and every request the loopback cloud-model server received. A way is caught
+included), every request the loopback cloud-model server received, and every event a watcher
+of each run was shown (`Run.events()`: steps, progress, tokens). A way is caught
 when its value is in none of them. Exit status 1 when a way the README promises is not caught.
 
     .venv/bin/python -m benchmarks.leaks [--markdown]
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import codecs
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -29,6 +31,7 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import tether
 from benchmarks import leak_workloads as w
@@ -40,7 +43,7 @@ from tether.observe._logging import JsonFormatter, RunContextFilter
 from tether.testing import ChatServer, Received, Reply, chat_reply, unique_queue
 
 _HANDLE_TEXT = re.compile(r"kind\W{1,12}tether\.sensitive")
-_SIDE_EFFECTS = {"heartbeat details", "log line", "span attribute"}
+_SIDE_EFFECTS = {"heartbeat details", "progress message", "log line", "span attribute"}
 NOT_PROMISED = {"span attribute", "short value (4 chars)", "split in two", "reversed"}
 """Ways the README lists as not caught (the guard does not promise them)."""
 WORDS = ["sarcoidosis", "keratoconus", "hemochromatosis", "spondylitis", "cholangitis", "fibrosis",
@@ -102,7 +105,14 @@ def _output(way: str) -> list[str]:
     return [t for t in _forms.texts(out) if len(t) >= _forms.MIN_CANON - 1]
 
 
-async def _attempt_all(address: str, model: str, ways: list[str], store: Path) -> dict[str, str]:
+async def _watch(run: tether.Run[Any], seen: list[str]) -> None:
+    """A watcher of the run's live events (`Run.events()`): what it is shown left the zone too."""
+    async for ev in run.events():
+        seen.append(json.dumps(dataclasses.asdict(ev), default=str))
+
+
+async def _attempt_all(address: str, model: str, ways: list[str], store: Path,
+                       watched: list[str]) -> dict[str, str]:
     conn = Connection(address=address, task_queue=unique_queue("leaks"), telemetry=True,
                       codec=build_codec(None, store=FileStore(store)))
     client = tether.Client(await conn.connect(), conn)
@@ -110,11 +120,13 @@ async def _attempt_all(address: str, model: str, ways: list[str], store: Path) -
     async with tether.Worker(client, workflows=[w.leak_attempt]), \
             tether.Worker(client, queues=["vault"], workflows=[]):
         runs = {way: await client.start(w.leak_attempt, {"way": way, "model": model}) for way in ways}
+        watchers = [asyncio.ensure_future(_watch(run, watched)) for run in runs.values()]
         for way, run in runs.items():
             try:
                 outcomes[way] = str(await asyncio.wait_for(run.result(), 120))
             except tether.RunFailed as exc:
                 outcomes[way] = f"run failed: {exc}"
+        await asyncio.wait(watchers, timeout=60)
     return outcomes
 
 
@@ -133,8 +145,10 @@ async def main(markdown: bool) -> int:
             observe.capture_spans() as spans:
         os.environ["TETHER_VAULT"] = str(Path(tmp) / "vault.db")
         server = DevServer(Path(tmp) / "temporal", port=0, ui_port=0).start()
+        watched: list[str] = []
         try:
-            await _attempt_all(server.address, cloud.model("gpt-cloud"), list(kinds), Path(tmp) / "payloads")
+            await _attempt_all(server.address, cloud.model("gpt-cloud"), list(kinds), Path(tmp) / "payloads",
+                               watched)
         finally:
             server.stop()
         observe.flush()
@@ -145,6 +159,7 @@ async def main(markdown: bool) -> int:
             "spans": "\n".join(s.to_json() for s in spans.get_finished_spans()),
             "logs": logs.getvalue(),
             "cloud requests": "\n".join(json.dumps(r.body) for r in cloud.requests),
+            "live events": "\n".join(watched),
         })
     return _report(sinks, kinds, markdown)
 

@@ -5,7 +5,8 @@ so worker processes started by tests share them.
 
 Markers, set here so a test need not remember them: `server` (a Temporal dev server, a worker
 process or the CLI: any test using the `tether_server` fixture, and the tests named below),
-`local_model` (SmolLM2 through llama.cpp), `browser` (Chromium), `slow` (the chaos suite). The
+`local_model` (SmolLM2 through llama.cpp), `browser` (Chromium), `slow` (the chaos suite, and the
+DBOS side of the peers benchmark). The
 fast lane runs the rest, and fails any test in it that starts a server or a `tether` process,
 so a missing marker shows up at once.
 """
@@ -26,6 +27,7 @@ FAST_LANE = os.environ.get("TETHER_FAST_LANE") == "1"
 SERVER = {  # modules (or module::test) that start servers, workers or the CLI themselves, not via the fixture
     "tests/engine/test_cli.py", "tests/engine/test_dev.py", "tests/engine/test_durability.py",
     "tests/engine/test_liveness.py", "tests/engine/test_sandbox.py", "tests/engine/test_stuck.py",
+    "tests/engine/test_worker_processes.py",
     "tests/human/test_cli.py", "tests/observe/test_cli.py", "tests/observe/test_export.py",
     "tests/studio/test_cli.py", "tests/security/test_low.py", "tests/security/test_state_files.py",
     "tests/security/test_audit_identity.py", "tests/agent/test_mcp.py", "tests/agent/test_mcp_serve.py",
@@ -36,7 +38,7 @@ LOCAL_MODEL = {"tests/llm/test_local.py", "tests/llm/test_local_isolation.py", "
                "tests/agent/test_example.py", "tests/sovereignty/test_claims_e2e.py",
                "tests/llm/test_models.py::test_any_gguf_file_loads"}
 BROWSER = {"tests/studio/test_browser.py"}
-SLOW = {"tests/engine/test_chaos.py"}
+SLOW = {"tests/engine/test_chaos.py", "tests/unit/test_peers_dbos.py"}  # the latter: importing DBOS takes seconds
 
 
 def pytest_configure(config: pytest.Config) -> None:

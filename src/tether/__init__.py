@@ -14,6 +14,7 @@ from tether.engine.app import App, load_app
 from tether.engine.client import Client, Run, RunDetail, RunSummary
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
+from tether.engine.live import RunEvent
 from tether.engine.worker import Worker
 from tether.errors import (
     BudgetExceeded,
@@ -59,6 +60,7 @@ from tether.workflow import (
     in_workflow,
     now,
     patched,
+    progress,
     run_id,
     sleep,
     uuid4,
@@ -96,6 +98,7 @@ __all__ = [
     "Run",
     "RunCancelled",
     "RunDetail",
+    "RunEvent",
     "RunExists",
     "RunFailed",
     "RunNotFound",
@@ -133,6 +136,7 @@ __all__ = [
     "now",
     "parse_duration",
     "patched",
+    "progress",
     "run_id",
     "sensitive",
     "sleep",

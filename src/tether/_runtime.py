@@ -154,6 +154,15 @@ class Runtime:
     def heartbeat(self, *details: Any) -> None:
         return None
 
+    def streams(self) -> bool:
+        """True when live events published here reach watchers (inside a step attempt on a worker)."""
+        return False
+
+    def publish(self, kind: str, fields: dict[str, Any]) -> None:
+        """Publish a live event of the running step attempt ("tokens", "progress", "withheld") to
+        the run's watchers (`Run.events()`); does nothing where nobody can watch."""
+        return None
+
     def idempotency_key(self, scope: str) -> str:
         return uuid.uuid4().hex
 

@@ -358,6 +358,26 @@ def withhold(data: Any) -> Any:
     return _withhold(data, found)
 
 
+def stream_cut(text: str, *, final: bool = False) -> tuple[int, str | None]:
+    """How much of `text`, a reply still being streamed out of the running step attempt, may
+    leave its zone now: (characters from the start, None), or (0, label) once it carries a form
+    of a value the attempt revealed. While the attempt has revealed values, the last characters
+    are held back (twice the longest form's length), so a value arriving token by token is
+    caught whole before any part of it leaves (`final`: the reply is complete, nothing is
+    held back). Outside a step attempt: all of it.
+    """
+    found = _attempt.get()
+    if not found:
+        return len(text), None
+    hit = _forms.find([text], found)
+    if hit is not None:
+        return 0, hit[0]
+    if final:
+        return len(text), None
+    longest = max(len(f) for v, _, _ in found for f in (*_forms.forms_of(v).exact, v))
+    return max(0, len(text) - 2 * longest), None
+
+
 def _withhold(data: Any, found: list[tuple[str, str, str]]) -> Any:
     if isinstance(data, str):
         return _forms.scrub(data, found)
@@ -409,5 +429,6 @@ __all__ = [
     "mask",
     "redact",
     "sensitive",
+    "stream_cut",
     "withhold",
 ]

@@ -40,6 +40,8 @@ one line naming the variable and the fix. An empty variable counts as unset.
 | `TETHER_LOCAL_CTX` | count | 4096 | context length of local models |
 | `TETHER_LOCAL_THREADS` | count | llama.cpp's | threads of local models |
 | `TETHER_MODEL_CACHE` | folder | - | development cache of model calls (sealed with the payload key) |
+| `TETHER_STREAM` | yes/no | yes | model steps stream tokens to the run's watchers |
+| `TETHER_STREAM_MAX` | count | 8 | model calls a worker process streams at once |
 | `TETHER_API_TOKEN` | secret | - | token Studio and `tether serve` ask for |
 | `TETHER_API_TOKEN_FILE` | file | - | file of tokens, one per line: NAME:TOKEN or TOKEN |
 | `TETHER_HTTPS_CERT` | file | - | Studio / `tether serve` over HTTPS: the certificate |
@@ -232,6 +234,10 @@ class Settings:
     """Threads of local models (unset: llama.cpp's choice)."""
     model_cache: Path | None = field(default=None, metadata=_about(PATH))
     """Development cache of model calls: identical calls answered from this folder (unset: off)."""
+    stream: bool = field(default=True, metadata=_about(FLAG))
+    """Model steps stream their tokens to the run's watchers (`Run.events()`, `tether run`, Studio)."""
+    stream_max: int = field(default=8, metadata=_about(COUNT))
+    """Model calls a worker process streams at once (each chunk costs CPU); others are not streamed."""
 
     # Studio and `tether serve`
     api_token: str | None = field(default=None, repr=False, metadata=_about(secret=True))

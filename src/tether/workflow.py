@@ -263,6 +263,28 @@ def heartbeat(*details: Any) -> None:
     _runtime.current().heartbeat(*withhold(details))
 
 
+def progress(message: str, *, done: float | None = None, total: float | None = None) -> None:
+    """Tell the run's watchers how far the running step has got, e.g. `tether.progress(
+    "parsed 40 of 120 pages", done=40, total=120)`.
+
+    Watchers (`Run.events()`, `tether run`, Studio's run page) see the latest progress of each
+    step within a fraction of a second; it is not kept in the run's history. Does nothing
+    outside a step attempt. Like heartbeat details, a sensitive value the step revealed is cut
+    from the message.
+
+    Raises:
+        UsageError: `message` is not text, or `done`/`total` are not numbers.
+    """
+    if not isinstance(message, str):
+        raise UsageError(f"progress: message must be text, got {type(message).__name__}")
+    for name, value in (("done", done), ("total", total)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise UsageError(f"progress: {name} must be a number, got {value!r}")
+    rt = _runtime.current()
+    if rt.attempt() is not None:
+        rt.publish("progress", {"message": withhold(message), "done": done, "total": total})
+
+
 def idempotency_key(scope: str = "") -> str:
     """A key for the external effect of the running step call, to give the outside system.
 

@@ -123,6 +123,21 @@ async def sec_heartbeat(ask: Ask) -> int:
     return await sec_beat(await sec_lookup("ssn"), ask.release)  # type: ignore[arg-type]  # handle for a str param
 
 
+@tether.step(runs_on="vault", heartbeat="30s")
+def sec_progress(ssn: str, release: str) -> int:
+    done = 0
+    while not os.path.exists(release):
+        done += 1
+        tether.progress(f"checking {ssn} ({ssn.replace('-', '')})", done=done)
+        time.sleep(0.1)
+    return done
+
+
+@tether.workflow
+async def sec_progressing(ask: Ask) -> int:
+    return await sec_progress(await sec_lookup("ssn"), ask.release)  # type: ignore[arg-type]  # handle for a str param
+
+
 # ---- plaintext refused -----------------------------------------------------------------------
 
 

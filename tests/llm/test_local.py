@@ -45,3 +45,16 @@ async def test_model_loads_once_and_concurrent_calls_share_its_process() -> None
     # one llama.cpp process, loaded once, answered the three calls one after another
     assert (proc.pid, proc.starts, proc.served) == (pid, starts, served + 3)
     assert _local.process(llm.parse_model("local:smollm2")) is proc
+
+
+async def test_the_local_model_streams_its_tokens_to_watchers(tether_client: tether.Client) -> None:
+    from tests.apps import streaming
+
+    async with tether.Worker(tether_client):
+        run = await tether_client.start(streaming.streaming_write_local, 60)
+        events = [ev async for ev in run.events()]
+        text = await run.result()
+    live = [e for e in events if e.kind == "tokens" and not e.data]
+    assert len(live) >= 3, [e.kind for e in events]  # written out as llama.cpp generated it, not at the end
+    assert "".join(e.text or "" for e in events if e.kind == "tokens") == text
+    assert all(e.model == "local:smollm2" for e in live)

@@ -84,14 +84,16 @@ PUBLIC_API = {
     "ConfigError", "Connection",
     "DecryptionFailed", "DevServer", "Duration", "EgressBlocked", "Escalation", "HumanTask", "HumanTaskExpired",
     "InvalidAnswer", "InvalidInput", "MCPServerFailed", "MaxTurnsExceeded", "ModelError", "ModelOutputInvalid",
-    "NoWorker", "RateLimit", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunFailed", "RunExists", "RunNotFound",
+    "NoWorker", "RateLimit", "RetryPolicy", "Run", "RunCancelled", "RunDetail", "RunEvent", "RunFailed", "RunExists",
+    "RunNotFound",
     "RunStuck",
     "RunSummary", "Sensitive",
     "SensitiveValueMissing", "ServerUnavailable", "Step", "StepFailed", "TaskClosed", "TaskNotFound", "TetherError",
     "Tool", "UnknownWorkflow", "UsageError", "Worker", "Workflow", "__version__", "ask_human", "attempt", "confirm",
     "continue_as_new", "decide", "escalate", "gather", "heartbeat", "idempotency_key", "in_workflow", "llm",
     "load_app", "log", "mcp",
-    "note", "now", "parse_duration", "patched", "run_id", "sensitive", "sleep", "step", "tool", "uuid4", "wait_for",
+    "note", "now", "parse_duration", "patched", "progress", "run_id",
+    "sensitive", "sleep", "step", "tool", "uuid4", "wait_for",
     "workflow",
 }
 

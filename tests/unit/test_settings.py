@@ -18,6 +18,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "tether"
 
 BAD = {  # one malformed value per setting that can be malformed
     "TETHER_ALLOW_PLAINTEXT": "perhaps", "TETHER_PAYLOAD_THRESHOLD": "lots", "TETHER_HEARTBEAT_TIMEOUT": "soon",
+    "TETHER_STREAM": "sometimes", "TETHER_STREAM_MAX": "many",
     "TETHER_GRACE": "-5s", "TETHER_TRACE_RETENTION": "forever", "TETHER_CAPTURE_CONTENT": "maybe",
     "TETHER_TELEMETRY": "2", "TETHER_LOG_LEVEL": "chatty", "TETHER_DEBUG": "very",
     "TETHER_MODEL_SUBSTITUTES": "{nope", "TETHER_BLOCK_CLOUD_MODELS": "please", "TETHER_LOCAL_CTX": "0",

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from tether import _render, settings
 from tether.cli._common import CONNECTS, Grace, StateDir, app, connection, err, out, read_input
+from tether.cli._processes import run_processes
 from tether.cli._telemetry import CaptureContent, MetricsPort, telemetry_setup
 from tether.cli.keys import KeyFile, use_dev_key
 from tether.durations import parse_duration
@@ -286,20 +287,28 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
 
     shown: dict[str, tuple[str, int]] = {}
     result_task = asyncio.ensure_future(handle.result())
-    while True:
-        done = await asyncio.wait({result_task}, timeout=0.3)
-        detail = await handle.describe()
-        for s in detail.steps:
-            key = (s.status, s.attempts)
-            if shown.get(s.id + s.kind) != key and s.status != "scheduled":
-                shown[s.id + s.kind] = key
-                if s.status != "running" or s.attempts > 1:
-                    err.print(_render.step_line(s))
-        if detail.workflow_task_error and not result_task.done():
-            result_task.cancel()
-            raise UsageError(_determinism_message(handle.id, detail.workflow_task_error))
-        if done[0]:
-            break
+    line = _LiveLine()
+    live = asyncio.ensure_future(_live(handle, line)) if settings.current().stream else None
+    try:
+        while True:
+            done = await asyncio.wait({result_task}, timeout=0.3)
+            detail = await handle.describe()
+            for s in detail.steps:
+                key = (s.status, s.attempts)
+                if shown.get(s.id + s.kind) != key and s.status != "scheduled":
+                    shown[s.id + s.kind] = key
+                    if s.status != "running" or s.attempts > 1:
+                        line.end()
+                        err.print(_render.step_line(s))
+            if detail.workflow_task_error and not result_task.done():
+                result_task.cancel()
+                raise UsageError(_determinism_message(handle.id, detail.workflow_task_error))
+            if done[0]:
+                break
+    finally:
+        if live is not None:
+            live.cancel()
+        line.end()
     try:
         result = result_task.result()
     except (RunFailed, RunCancelled) as exc:
@@ -314,6 +323,47 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
         where += "  ·  `tether dev APP` serves Studio and the Temporal Web UI to browse it"
     err.print(f"[dim]see it: {where}[/]")
     return 0
+
+
+class _LiveLine:
+    """The terminal line a model's tokens are being written on, if any."""
+
+    def __init__(self) -> None:
+        self.step: str | None = None
+
+    def end(self) -> None:
+        if self.step is not None:
+            err.print()
+            self.step = None
+
+
+async def _live(run: Any, line: _LiveLine) -> None:
+    """Print a run's model tokens as they are written and its steps' progress (`tether run`)."""
+    try:
+        await _print_live(run, line)
+    except Exception:
+        return
+
+
+async def _print_live(run: Any, line: _LiveLine) -> None:
+    async for ev in run.events():
+        if ev.kind == "tokens" and ev.text:
+            key = f"{ev.step_id}/{ev.attempt}"
+            if line.step != key:
+                line.end()
+                retry = f" (attempt {ev.attempt})" if (ev.attempt or 1) > 1 else ""
+                err.print(f"[dim]  {escape(ev.model or ev.step or 'model')}{retry} »[/] ", end="")
+                line.step = key
+            err.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+        elif ev.kind == "progress":
+            line.end()
+            share = f" ({ev.done:g}/{ev.total:g})" if ev.done is not None and ev.total else ""
+            err.print(f"[dim]  … {escape(ev.step or '')}: {escape(ev.text or '')}{share}[/]")
+        elif ev.kind == "tokens.withheld":
+            line.end()
+            err.print(f"[yellow]  {escape(ev.text or '')}[/]")
+        elif ev.kind.startswith("step.") and line.step is not None and line.step.startswith(f"{ev.step_id}/"):
+            line.end()
 
 
 def _plain(value: Any) -> Any:
@@ -347,17 +397,29 @@ def worker(
                                        "(`tether deployments promote BUILD_ID` sends new runs to it).")] = None,
     deployment: Annotated[str | None, typer.Option(
         envvar="TETHER_DEPLOYMENT", help="Worker deployment name (default: the task queue).")] = None,
+    processes: Annotated[int, typer.Option(
+        help="Worker processes to run (one Python process uses one core at a time); default 1.")] = 1,
 ) -> None:
     """Run a worker for APP against any Temporal server or cluster.
 
     It waits for the server if it is not up yet. SIGTERM or Ctrl-C stops taking work and
     lets steps in flight finish within --grace; a second Ctrl-C stops at once. Without a payload
-    key it refuses to start unless given --allow-plaintext.
+    key it refuses to start unless given --allow-plaintext. With --processes N, N workers serve
+    the same queues, each in its own process; signals reach every one of them.
     """
+    if processes < 1:
+        raise UsageError(f"--processes {processes}: give at least 1 (the number of worker processes)")
+    if processes > 1 and metrics_port is not None:
+        raise UsageError("--metrics-port with --processes: the processes cannot share one port; "
+                         "run one `tether worker --metrics-port PORT` per process instead")
     settings.use(**{k: v for k, v in {"build_id": build_id, "deployment": deployment}.items() if v})
     allow_plaintext = settings.current().allow_plaintext
     codec = worker_codec(key_file, allow_plaintext=allow_plaintext)  # refuse before importing the app
     seconds = parse_duration(grace, what="--grace").total_seconds()
+    if processes > 1:
+        load_app(app_spec)  # a broken app is said once, here, not by every process
+        err.print(f"starting {processes} worker processes for {app_spec}")
+        raise typer.Exit(run_processes(sys.argv[1:], processes))
     telemetry_setup("worker", None, metrics_port, capture_content)
     load_app(app_spec)
     conn = replace(connection(), codec=codec, allow_plaintext=allow_plaintext)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkflowExecutionsRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
     WorkflowExecutionStatus,
@@ -24,13 +25,16 @@ from temporalio.client import (
     WorkflowHistoryEventFilterType,
 )
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.converter import default as default_converter
 from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether import _registry, budget
 from tether._runtime import MODELS_MEMO, base_queue, zone_queue
+from tether.engine import live
 from tether.engine.connection import Connection
 from tether.engine.history import RunHistory, StepRecord, merge_pending, read_history
+from tether.engine.live import RunEvent
 from tether.engine.stuck import stuck_reason, why_stuck
 from tether.engine.tasks import MEMO as TASKS_MEMO
 from tether.errors import RunCancelled, RunExists, RunFailed, RunNotFound, UnknownWorkflow, UsageError
@@ -251,6 +255,38 @@ class Run(Generic[R]):
             waiting.cancel()
 
 
+    async def events(self, *, after: str | None = None, poll: float = live.POLL_EVERY) -> AsyncIterator[RunEvent]:
+        """The run's events as they happen: steps scheduled, started, retrying and finished, a
+        model's tokens as it writes them, `tether.progress()` of running steps, notes, human
+        tasks, and the run's end, after which the iterator stops.
+
+        Resumable: pass the `offset` of the last event you handled as `after` (e.g. after a
+        disconnect) and the events continue right after it, none missed, none repeated. Tokens
+        of a model step join into its final text (a retried attempt's tokens start afresh, with
+        its `attempt`). Events carry what the run's history would show: handles, never a
+        sensitive value a step revealed.
+
+        Args:
+            after: Resume after the event with this offset (default: from the run's start).
+            poll: Seconds between reads of the steps in flight (tokens and progress).
+
+        Raises:
+            RunNotFound: No run with this id exists.
+            UsageError: `after` is not an event offset.
+
+        Example:
+            >>> async for ev in run.events():
+            ...     if ev.kind == "tokens":
+            ...         print(ev.text, end="", flush=True)
+        """
+        try:
+            async for event in live.follow(self._client.temporal, self.id, after=after, poll=poll):
+                yield event
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
+
     async def _note_missing_zone_workers(self, steps: list[StepRecord], queue: str) -> None:
         """Mark steps that wait for a worker, so they do not look like a hang: at once when no
         worker of their zone polled lately, and when a due attempt sat untaken for a few seconds
@@ -381,6 +417,8 @@ class Client:
                 wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
                 result_type=wf.return_type, id_reuse_policy=policy,
                 memo=memo or None,
+                # a worker sharing this client takes the run's first task in the start's reply
+                request_eager_start=True,
             )
         except WorkflowAlreadyStartedError:
             raise RunExists(await self._id_taken(run_id), run_id=run_id) from None
@@ -437,26 +475,29 @@ class Client:
                         task_queue: str | None = None, limit: int = 20,
                         id_prefix: str | None = None) -> list[RunSummary]:
         """The most recent runs, newest first, optionally filtered by workflow, status, queue, id prefix."""
-        clauses = []
-        if id_prefix:
-            clauses.append(f"WorkflowId STARTS_WITH '{_quote(id_prefix)}'")
-        if task_queue:
-            clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
-        if workflow:
-            clauses.append(f"WorkflowType = '{_quote(workflow)}'")
-        if status:  # "stuck" runs are running ones that cannot move
-            clauses.append(f"ExecutionStatus = '{_status_query('running' if status == 'stuck' else status)}'")
-        query = " AND ".join(clauses) or None
-        out: list[RunSummary] = []
-        async for ex in self.temporal.list_workflows(query, limit=limit):
-            out.append(RunSummary(id=ex.id, workflow=ex.workflow_type,
-                                  status=_STATUS.get(ex.status, "unknown") if ex.status else "unknown",
-                                  started_at=ex.start_time, closed_at=ex.close_time,
-                                  task_queue=ex.task_queue,
-                                  open_tasks=len(ex.search_attributes.get("TetherOpenTasks") or [])))
+        query = list_query(workflow=workflow, status=status, task_queue=task_queue, id_prefix=id_prefix)
+        out = await self._list_summaries(query, limit)
         out.sort(key=lambda r: r.started_at or _EPOCH, reverse=True)
         out = await self._mark_stuck(out)
         return [r for r in out if r.status == "stuck"] if status == "stuck" else out
+
+    async def _list_summaries(self, query: str | None, limit: int) -> list[RunSummary]:
+        """Up to `limit` runs matching the visibility `query`, in the server's order (running, then last closed).
+
+        Reads the listing's protos directly: the SDK's per-row conversion decodes every search
+        attribute twice (typed and untyped), which cost more than the call itself for 1,000 rows.
+        """
+        out: list[RunSummary] = []
+        token = b""
+        while len(out) < limit:
+            resp = await self.temporal.workflow_service.list_workflow_executions(ListWorkflowExecutionsRequest(
+                namespace=self.temporal.namespace, query=query or "", page_size=min(limit - len(out), 1000),
+                next_page_token=token))
+            out += [_summary_of(info) for info in resp.executions]
+            token = resp.next_page_token
+            if not token:
+                break
+        return out[:limit]
 
     async def _mark_stuck(self, runs: list[RunSummary]) -> list[RunSummary]:
         """The runs, running ones that cannot move marked `stuck` with the reason (20 checked at once)."""
@@ -511,6 +552,37 @@ def resolve_workflow(workflow: Workflow[Any, Any] | str) -> Workflow[Any, Any]:
     if found is None:
         raise UnknownWorkflow(workflow, list(_registry.workflows))
     return found
+
+
+def list_query(*, workflow: str | None = None, status: str | None = None, task_queue: str | None = None,
+               id_prefix: str | None = None) -> str | None:
+    """The visibility query of a listing ("stuck" asks for running runs), None for all runs."""
+    clauses = []
+    if id_prefix:
+        clauses.append(f"WorkflowId STARTS_WITH '{_quote(id_prefix)}'")
+    if task_queue:
+        clauses.append(f"TaskQueue = '{_quote(task_queue)}'")
+    if workflow:
+        clauses.append(f"WorkflowType = '{_quote(workflow)}'")
+    if status:  # "stuck" runs are running ones that cannot move
+        clauses.append(f"ExecutionStatus = '{_status_query('running' if status == 'stuck' else status)}'")
+    return " AND ".join(clauses) or None
+
+
+_STATUS_OF = {int(k): v for k, v in _STATUS.items()}
+_OPEN_TASKS = "TetherOpenTasks"
+
+
+def _summary_of(info: WorkflowExecutionInfo) -> RunSummary:
+    """A listing row as a `RunSummary`, reading only the fields a listing shows."""
+    tasks = info.search_attributes.indexed_fields.get(_OPEN_TASKS) if info.search_attributes.indexed_fields else None
+    return RunSummary(
+        id=info.execution.workflow_id, workflow=info.type.name,
+        status=_STATUS_OF.get(info.status, "unknown"),
+        started_at=info.start_time.ToDatetime(UTC) if info.HasField("start_time") else None,
+        closed_at=info.close_time.ToDatetime(UTC) if info.HasField("close_time") else None,
+        task_queue=info.task_queue,
+        open_tasks=len(default_converter().payload_converter.from_payload(tasks) or []) if tasks else 0)
 
 
 def _quote(value: str) -> str:

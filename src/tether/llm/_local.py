@@ -19,6 +19,7 @@ from typing import Any
 from tether import settings as tether_settings
 from tether.errors import ConfigError, ModelError
 from tether.llm._grammar import grammar_safe
+from tether.llm._live import LiveText
 from tether.llm._llama_process import Crashed, LlamaProcess, LoadFailed, Request
 from tether.llm._spec import ModelSpec, local_extra_installed
 from tether.llm._types import ModelCall, ModelReply, Usage
@@ -126,8 +127,12 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
     """
     sent = Request(request(call))
     server = process(spec)
+    live = LiveText(call.model)
     try:
-        out = await asyncio.to_thread(server.ask, sent)
+        with live:
+            sent.payload["stream"] = live.on
+            out = await asyncio.to_thread(server.ask, sent, live.add if live.on else None)
+            live.close()
     except asyncio.CancelledError:
         server.cancel(sent)  # a cancelled or timed-out step must not keep llama.cpp busy
         raise

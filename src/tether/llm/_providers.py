@@ -17,15 +17,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from tether.errors import ConfigError, ModelError
+from tether.llm._live import LiveText
 from tether.llm._spec import ModelSpec
 from tether.llm._types import Message, ModelCall, ModelReply, ToolCall, Usage
 from tether.workflow import idempotency_key
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
-# pydantic-ai models own HTTP connection pools, which belong to one event loop.
+# pydantic-ai models and their HTTP connection pools belong to one event loop.
 _models: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, ...], Any]] = \
     weakref.WeakKeyDictionary()
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str | None], Any]] = \
+    weakref.WeakKeyDictionary()
+
+POOL_CONNECTIONS = 1000
+"""Connections one worker keeps open to one provider endpoint, all of them kept alive when idle: a
+worker running hundreds of calls at once reuses its connections instead of closing and reopening
+the ones above the SDKs' default 100 idle after every burst."""
 
 
 def _model(spec: ModelSpec) -> Any:
@@ -37,9 +45,22 @@ def _model(spec: ModelSpec) -> Any:
     return per_loop[key]
 
 
+def _pool(spec: ModelSpec) -> Any:
+    """The HTTP client (connection pool) shared by every model of one provider endpoint on this loop."""
+    import httpx2
+    from pydantic_ai._http import create_async_httpx2_client
+
+    per_loop = _pools.setdefault(asyncio.get_running_loop(), {})
+    key = (spec.provider, spec.base_url)
+    if key not in per_loop:
+        per_loop[key] = create_async_httpx2_client(limits=httpx2.Limits(
+            max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS))
+    return per_loop[key]
+
+
 def _build(spec: ModelSpec) -> Any:
     try:
-        return _build_model(spec)
+        return _build_model(spec, _pool(spec))
     except ImportError as exc:
         raise ConfigError(f"{spec.text!r} needs pydantic-ai's {spec.provider} support, which is not "
                           f"installed ({exc.name}): pip install 'pydantic-ai-slim[{spec.provider}]'") from None
@@ -47,36 +68,40 @@ def _build(spec: ModelSpec) -> Any:
 
 _MODULES = {"mistral": ("pydantic_ai.models.mistral", "pydantic_ai.providers.mistral"),
             "anthropic": ("pydantic_ai.models.anthropic", "pydantic_ai.providers.anthropic")}
-_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai", "pydantic_ai.messages")
+_OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai")
+_COMMON = ("pydantic_ai.messages", "pydantic_ai.direct", "pydantic_ai.exceptions", "pydantic_ai.models",
+           "pydantic_ai.output", "pydantic_ai.tools", "pydantic_ai._http")
 
 
 def preload(providers: Iterable[str]) -> None:
     """Import the client code of `providers` now (seconds of imports), not in the first call:
     a worker does it before it takes calls, so its first calls are not held up together."""
     for provider in set(providers):
-        for module in _MODULES.get(provider, _OPENAI):
+        for module in (*_COMMON, *_MODULES.get(provider, _OPENAI)):
             with contextlib.suppress(ImportError):  # a missing extra is reported by the call itself
                 importlib.import_module(module)
 
 
-def _build_model(spec: ModelSpec) -> Any:
+def _build_model(spec: ModelSpec, pool: Any) -> Any:
     key = os.environ.get(spec.key_env) if spec.key_env else None
     if spec.provider == "mistral":
         from pydantic_ai.models.mistral import MistralModel
         from pydantic_ai.providers.mistral import MistralProvider
 
-        return MistralModel(spec.name, provider=MistralProvider(api_key=key, base_url=spec.base_url))
+        return MistralModel(spec.name, provider=MistralProvider(api_key=key, base_url=spec.base_url,
+                                                                http_client=pool))
     if spec.provider == "anthropic":
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
-        return AnthropicModel(spec.name, provider=AnthropicProvider(api_key=key, base_url=spec.base_url))
+        return AnthropicModel(spec.name, provider=AnthropicProvider(api_key=key, base_url=spec.base_url,
+                                                                    http_client=pool))
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
 
     # OpenAI itself and every OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp)
     return OpenAIChatModel(spec.name, provider=OpenAIProvider(base_url=spec.base_url,
-                                                              api_key=key or "not-needed"))
+                                                              api_key=key or "not-needed", http_client=pool))
 
 
 def _messages(call: ModelCall) -> list[Any]:
@@ -180,8 +205,12 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
 
     model = _model(spec)
     try:
-        resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
-                                   model_request_parameters=_parameters(call, model))
+        with LiveText(call.model) as live:
+            if live.on:  # someone may watch: stream the reply's text as it comes (the result is the same)
+                resp = await _streamed(model, call, spec, live)
+            else:
+                resp = await model_request(model, _messages(call), model_settings=_settings(call, spec),
+                                           model_request_parameters=_parameters(call, model))
     except AgentRunError as exc:
         raise model_error(exc, spec) from None
     tool_calls, final = _tool_calls(resp)
@@ -190,6 +219,22 @@ async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
         usage=Usage(input_tokens=resp.usage.input_tokens or 0, output_tokens=resp.usage.output_tokens or 0),
         response_model=resp.model_name, finish_reason=resp.finish_reason, tool_calls=tool_calls,
     )
+
+
+async def _streamed(model: Any, call: ModelCall, spec: ModelSpec, live: LiveText) -> Any:
+    """The provider's streaming API: text and JSON output reach `live` piece by piece."""
+    from pydantic_ai.direct import model_request_stream
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+    async with model_request_stream(model, _messages(call), model_settings=_settings(call, spec),
+                                    model_request_parameters=_parameters(call, model)) as stream:
+        async for event in stream:
+            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                live.add(event.part.content)
+            elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                live.add(event.delta.content_delta)
+        live.close()
+        return stream.get()
 
 
 def model_error(exc: BaseException, spec: ModelSpec) -> ModelError:

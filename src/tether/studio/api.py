@@ -7,6 +7,8 @@ limited; JSON bodies must say `Content-Type: application/json`.
 
 Routes:
     GET  /api/health                     {"ok": true}
+    GET  /api/runs/{run_id}/events       the run's events as Server-Sent Events (`Run.events()`);
+                                         resumes after `Last-Event-ID` (or `?after=OFFSET`)
     GET  /api/tasks?assignee=&run=       open tasks, oldest first
     GET  /api/tasks/{task_id}            one task: question, JSON schema, context, status
     POST /api/tasks/{task_id}/answer     body {"answer": ..., "on_behalf_of": "alice"}
@@ -19,15 +21,17 @@ the older `answered_by`) or the `X-Tether-User` header is kept apart as `claimed
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_jsonable_python
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +39,7 @@ from tether.errors import (
     ConfigError,
     InvalidAnswer,
     NoWorker,
+    RunNotFound,
     RunStuck,
     TaskClosed,
     TaskNotFound,
@@ -46,6 +51,7 @@ from tether.studio.security import Guard, Sessions, identity, is_loopback
 
 if TYPE_CHECKING:
     from tether.engine.client import Client
+    from tether.engine.live import RunEvent
 
 TOKEN_ENV = "TETHER_API_TOKEN"
 DEFAULT_PORT = 7300
@@ -75,6 +81,7 @@ def create_app(client: Client, *, token: str | Mapping[str, str] | None = None,
     api = _Handlers(client, max_body)
     table: list[BaseRoute] = [
         Route("/api/health", api.health, methods=["GET"]),
+        Route("/api/runs/{run_id:path}/events", api.run_events, methods=["GET"]),
         Route("/api/tasks", api.list_tasks, methods=["GET"]),
         Route("/api/tasks/{task_id:path}/answer", api.answer, methods=["POST"]),
         Route("/api/tasks/{task_id:path}", api.get_task, methods=["GET"]),
@@ -87,6 +94,12 @@ def create_app(client: Client, *, token: str | Mapping[str, str] | None = None,
     return app
 
 
+def _sse(ev: RunEvent) -> bytes:
+    payload = to_jsonable_python(dataclasses.asdict(ev), fallback=str)
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {ev.offset}\nevent: {ev.kind}\ndata: {data}\n\n".encode()
+
+
 class _Handlers:
     def __init__(self, client: Client, max_body: int) -> None:
         self.client = client
@@ -94,6 +107,31 @@ class _Handlers:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
+
+    async def run_events(self, request: Request) -> Response:
+        """The run's events as Server-Sent Events: `id:` is the event's offset (a reconnecting
+        EventSource resumes after it), `event:` its kind, `data:` the event as JSON. The
+        stream ends after the run's last event."""
+        after = request.headers.get("last-event-id") or request.query_params.get("after") or None
+        events = self.client.get(request.path_params["run_id"]).events(after=after).__aiter__()
+        try:  # the first event, or the reason there is none, before the response starts
+            first: RunEvent | None = await events.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except RunNotFound as exc:
+            return _error(404, exc)
+        except UsageError as exc:
+            return _error(400, exc)
+
+        async def stream() -> AsyncIterator[bytes]:
+            if first is None:
+                return
+            yield _sse(first)
+            async for ev in events:
+                yield _sse(ev)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def list_tasks(self, request: Request) -> Response:
         q = request.query_params

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from tether import budget
 from tether._labels import step_label
 from tether.engine.client import Client, RunDetail, RunSummary
+from tether.engine.recent_runs import RecentRuns
 from tether.engine.records import StepRecord
 from tether.errors import EgressBlocked
 from tether.llm import _report as llm_report
@@ -42,11 +43,11 @@ class RunRow:
         return (end - self.run.started_at).total_seconds()
 
 
-async def list_runs(client: Client, store: SpanStore | None, *, workflow: str | None, status: str | None,
+async def list_runs(recent: RecentRuns, store: SpanStore | None, *, workflow: str | None, status: str | None,
                     search: str | None, limit: int) -> list[RunRow]:
     """The most recent runs with their model cost (from the span store, when there is one)."""
-    found = await client.list_runs(workflow=workflow or None, status=status or None, limit=limit,
-                                   id_prefix=search or None, task_queue=None)
+    found = await recent.list_runs(workflow=workflow or None, status=status or None, limit=limit,
+                                   id_prefix=search or None)
     usage = run_costs(store, [r.id for r in found]) if store is not None else {}
     return [RunRow(r, *usage.get(r.id, (None, 0))) for r in found]
 

@@ -41,7 +41,7 @@ async def _rows(request: Request) -> tuple[dict[str, str], list[data.RunRow], st
         limit = PAGE
     filters["limit"] = str(limit)
     try:
-        rows = await data.list_runs(studio.client, studio.store, workflow=filters["workflow"],
+        rows = await data.list_runs(studio.recent, studio.store, workflow=filters["workflow"],
                                     status=filters["status"], search=filters["q"], limit=limit)
     except UsageError as exc:  # e.g. an unknown status
         return filters, [], str(exc)

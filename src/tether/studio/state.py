@@ -10,6 +10,7 @@ from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from tether.engine.recent_runs import RecentRuns
 from tether.observe._store import SpanStore
 from tether.studio import render, security
 from tether.studio.security import Sessions
@@ -30,6 +31,7 @@ class Studio:
         temporal_ui: Base URL of the Temporal Web UI, for links to raw histories.
         sessions: Login sessions (and the token, when one is required).
         evals: The folder of evaluation reports (`.tether/evals/`), if any.
+        recent: The runs page's listings, kept between requests (made from the client).
     """
 
     client: Client
@@ -39,6 +41,10 @@ class Studio:
     sessions: Sessions = field(default_factory=lambda: Sessions(None))
     env: Environment = field(default_factory=render.environment)
     evals: Path | None = None
+    recent: RecentRuns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = RecentRuns(self.client)
 
     def page(self, request: Request, template: str, *, status: int = 200, **ctx: Any) -> HTMLResponse:
         """Render a page (or a fragment: templates starting with "_") with the CSRF token in place."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ class Reply:
         delay: Seconds to wait before responding.
         usage: (prompt tokens, completion tokens) reported for a completion.
         tool_calls: Tool calls in the completion, as `{"id", "name", "arguments"}` dicts.
+        chunks: For a streaming request (`"stream": true`), the pieces the content is sent in
+            (default: word by word).
+        chunk_delay: Seconds between streamed pieces (a reply not streamed comes after all of them).
     """
 
     status: int = 200
@@ -38,12 +42,24 @@ class Reply:
     delay: float = 0.0
     usage: tuple[int, int] = (12, 6)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    chunks: list[str] | None = None
+    chunk_delay: float = 0.0
+
+    def pieces(self) -> list[str]:
+        """The pieces a streamed reply sends, joined equal to `content`."""
+        if self.chunks is not None:
+            return list(self.chunks)
+        words: list[str] = re.findall(r"\s*\S+", self.content)
+        trailing = self.content[len("".join(words)):]
+        return [*words, trailing] if trailing else words
 
 
-def reply(content: str | dict[str, Any], *, delay: float = 0.0, usage: tuple[int, int] = (12, 6)) -> Reply:
-    """A completion whose message is `content` (a dict is sent as JSON text)."""
+def reply(content: str | dict[str, Any], *, delay: float = 0.0, usage: tuple[int, int] = (12, 6),
+          chunks: list[str] | None = None, chunk_delay: float = 0.0) -> Reply:
+    """A completion whose message is `content` (a dict is sent as JSON text); streamed in
+    `chunks` (default word by word), `chunk_delay` seconds apart, when the request asks to stream."""
     text = content if isinstance(content, str) else json.dumps(content)
-    return Reply(content=text, delay=delay, usage=usage)
+    return Reply(content=text, delay=delay, usage=usage, chunks=chunks, chunk_delay=chunk_delay)
 
 
 def error(status: int, message: str = "", *, retry_after: float | None = None, delay: float = 0.0) -> Reply:
@@ -80,6 +96,8 @@ class ChatServer:
     def __init__(self, *, default: Script | None = None) -> None:
         self.default = default
         self.requests: list[Received] = []
+        self.sent: list[tuple[float, str]] = []
+        """Streamed pieces as they were written: (time.monotonic(), text)."""
         self._script: list[Script] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -184,7 +202,43 @@ class ChatServer:
         if r.status != 200:
             await _write(writer, r.status, _error_body(r.status, r.message), r.headers)
             return
+        if body.get("stream"):
+            await self._stream(writer, body.get("model", "test-model"), r)
+            return
+        if r.chunk_delay:  # not streamed: the reply comes once the model has written all of it
+            await asyncio.sleep(r.chunk_delay * max(0, len(r.pieces()) - 1))
         await _write(writer, 200, _completion(body.get("model", "test-model"), r), r.headers)
+
+    async def _stream(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
+        """Server-sent events in chat-completion chunks, as OpenAI streams (usage last)."""
+        lines = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Transfer-Encoding: chunked",
+                 "Connection: keep-alive", *(f"{k}: {v}" for k, v in r.headers.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = {"id": f"chatcmpl-{time.monotonic_ns()}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model}
+
+        async def send(data: dict[str, Any] | str) -> None:
+            raw = ("data: " + (data if isinstance(data, str) else json.dumps({**head, **data})) + "\n\n").encode()
+            writer.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            await writer.drain()
+
+        await send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        for i, piece in enumerate(r.pieces()):
+            if i and r.chunk_delay:
+                await asyncio.sleep(r.chunk_delay)
+            self.sent.append((time.monotonic(), piece))
+            await send({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        if r.tool_calls:
+            calls = [{"index": i, "id": c["id"], "type": "function",
+                      "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+                     for i, c in enumerate(r.tool_calls)]
+            await send({"choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None}]})
+        await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if r.tool_calls else "stop"}]})
+        await send({"choices": [], "usage": {"prompt_tokens": r.usage[0], "completion_tokens": r.usage[1],
+                                             "total_tokens": sum(r.usage)}})
+        await send("[DONE]")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:

@@ -25,6 +25,68 @@
         .catch(function () { busy = false; });
     }
     var timer = setInterval(tick, every);
+    el.tetherRefresh = tick;
+  }
+
+  // A run page's live panel: the run's events (Server-Sent Events). A model's tokens are typed out
+  // as they come and a step's progress is shown in place; a step, task or run event re-fetches the
+  // page's live part at once. The browser resumes after the last event on its own if the
+  // connection drops; the stream is closed once the run has ended.
+  function stream(panel) {
+    var steps = panel.querySelector(".stream-steps");
+    var refresh = document.getElementById(panel.getAttribute("data-refresh"));
+    var source = new EventSource(panel.getAttribute("data-events"));
+    function block(ev) {
+      var key = ev.step_id + "/" + (ev.attempt || 1);
+      var el = steps.querySelector('[data-key="' + CSS.escape(key) + '"]');
+      if (!el) {
+        steps.querySelectorAll('[data-step="' + CSS.escape(ev.step_id) + '"]').forEach(function (old) { old.remove(); });
+        el = document.createElement("div");
+        el.className = "stream-step";
+        el.setAttribute("data-key", key);
+        el.setAttribute("data-step", ev.step_id);
+        var head = document.createElement("p");
+        head.className = "meta";
+        head.textContent = (ev.model || ev.step) + ((ev.attempt || 1) > 1 ? " (attempt " + ev.attempt + ")" : "");
+        var progress = document.createElement("p");
+        progress.className = "progress muted";
+        var text = document.createElement("pre");
+        text.className = "tokens";
+        el.appendChild(head);
+        el.appendChild(progress);
+        el.appendChild(text);
+        steps.appendChild(el);
+      }
+      panel.hidden = false;
+      return el;
+    }
+    function on(kind, handle) {
+      source.addEventListener(kind, function (m) { handle(JSON.parse(m.data)); });
+    }
+    on("tokens", function (ev) { block(ev).querySelector(".tokens").textContent += ev.text || ""; });
+    on("tokens.withheld", function (ev) { block(ev).querySelector(".progress").textContent = ev.text; });
+    on("progress", function (ev) {
+      var share = ev.total ? " (" + ev.done + "/" + ev.total + ")" : "";
+      block(ev).querySelector(".progress").textContent = ev.text + share;
+    });
+    ["step.started", "step.retrying", "step.completed", "step.failed", "step.timed_out", "step.cancelled",
+     "task.opened", "task.answered", "task.expired", "task.cancelled", "child.completed", "child.failed",
+     "note", "decision"].forEach(function (kind) {
+      on(kind, function (ev) {
+        if (/^step\.(completed|failed|timed_out|cancelled)$/.test(kind)) {
+          steps.querySelectorAll('[data-step="' + CSS.escape(ev.step_id) + '"]').forEach(function (el) {
+            el.classList.add("ended");
+          });
+        }
+        if (refresh && refresh.tetherRefresh) { refresh.tetherRefresh(); }
+      });
+    });
+    ["run.completed", "run.failed", "run.cancelled", "run.terminated", "run.timed_out"].forEach(function (kind) {
+      on(kind, function () {
+        source.close();
+        if (refresh && refresh.tetherRefresh) { refresh.tetherRefresh(); }
+      });
+    });
   }
 
   // A tagged union's select shows only the fields of the chosen variant.
@@ -49,6 +111,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-live]").forEach(live);
+    document.querySelectorAll("[data-events]").forEach(stream);
     document.querySelectorAll("form[data-autosubmit] select").forEach(function (s) {
       s.addEventListener("change", function () { s.form.submit(); });
     });

@@ -1,0 +1,173 @@
+"""Live runs: a model's tokens and a step's progress reach `Run.events()` while the step runs,
+a watcher that reconnects misses nothing and sees nothing twice, and a killed worker's
+stream picks up again with the retried attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+import tether
+from tests.apps import streaming
+from tether.llm import _providers
+from tether.testing import ChatServer, eventually, run_worker_process, unique_queue
+from tether.testing.chat_server import Received, Reply, reply
+
+_providers.preload(["openai-compatible"])  # not in the first call: seconds of imports would hold its heartbeats
+
+STORY = ("Once upon a time a ledger balanced itself, and every invoice found its purchase order; "
+         "the auditors, astonished, wrote it all down twice and went home early.")
+
+
+def _joined(events: list[tether.RunEvent], attempt: int | None = None) -> str:
+    return "".join(e.text or "" for e in events if e.kind == "tokens" and (attempt is None or e.attempt == attempt))
+
+
+Seen = list[tuple[float, tether.RunEvent]]
+
+
+async def _watch(run: tether.Run[Any], after: str | None = None, *, stop: Any = None) -> Seen:
+    seen: Seen = []
+    async for ev in run.events(after=after):
+        seen.append((time.monotonic(), ev))
+        if stop is not None and stop(seen):
+            break
+    return seen
+
+
+async def test_tokens_arrive_while_the_model_writes_and_join_into_its_text(tether_client: tether.Client) -> None:
+    with ChatServer() as chat:
+        chat.script(reply(STORY, chunk_delay=0.08))  # ~25 pieces over ~2 s
+        async with tether.Worker(tether_client):
+            run = await tether_client.start(streaming.streaming_write, chat.model("story"))
+            seen = await _watch(run)
+            result = await run.result()
+    events = [e for _, e in seen]
+    kinds = [e.kind for e in events]
+    assert result == STORY
+    assert kinds[0] == "step.scheduled" and kinds[-1] == "run.completed", kinds
+    assert kinds.index("step.started") < kinds.index("tokens") < kinds.index("step.completed")
+    assert _joined(events) == STORY
+    live = [(t, e) for t, e in seen if e.kind == "tokens" and not e.data]
+    completed_at = next(t for t, e in seen if e.kind == "step.completed")
+    assert len(live) >= 5, [e.text for _, e in live]  # streamed in pieces, not handed over at the end
+    assert live[0][0] < completed_at - 1.0  # the first tokens came a second or more before the step ended
+    assert all(e.model == chat.model("story") and e.attempt == 1 for _, e in live)
+    assert len({e.offset for e in events}) == len(events)
+
+
+async def test_a_watcher_that_reconnects_misses_nothing_and_sees_nothing_twice(tether_client: tether.Client) -> None:
+    with ChatServer() as chat:
+        chat.script(reply(STORY, chunk_delay=0.08))
+        async with tether.Worker(tether_client):
+            run = await tether_client.start(streaming.streaming_write, chat.model("story"))
+            whole = asyncio.ensure_future(_watch(run))
+            # drop the connection after three pieces, twice: once mid-stream, once for good
+            first = await _watch(run, stop=lambda s: sum(e.kind == "tokens" for _, e in s) == 3)
+            second = await _watch(run, first[-1][1].offset, stop=lambda s: sum(e.kind == "tokens" for _, e in s) == 2)
+            await run.result()
+            third = await _watch(run, second[-1][1].offset)  # after the run ended: the rest, from history
+            reference = [e for _, e in await whole]
+    resumed = [e for _, e in first + second + third]
+    assert _joined(resumed) == STORY == _joined(reference)
+    kinds = [e.kind for e in resumed if e.kind != "tokens"]
+    assert kinds == [e.kind for e in reference if e.kind != "tokens"]
+    assert kinds.count("step.started") == 1 and kinds.count("run.completed") == 1
+    assert len({e.offset for e in resumed}) == len(resumed)
+
+
+async def test_progress_notes_and_steps_as_they_happen(tether_client: tether.Client) -> None:
+    async with tether.Worker(tether_client):
+        run = await tether_client.start(streaming.streaming_read, 5)
+        seen = await _watch(run)
+    events = [e for _, e in seen]
+    progress = [e for e in events if e.kind == "progress"]
+    assert progress, [e.kind for e in events]
+    assert progress[-1].text == "parsed 5 of 5 pages" and (progress[-1].done, progress[-1].total) == (5, 5)
+    done = [p.done or 0 for p in progress]
+    assert done == sorted(set(done))  # in order, none twice
+    assert len(progress) >= 3  # seen as it went, not only the last one
+    kinds = [e.kind for e in events]
+    assert kinds.index("progress") < kinds.index("step.completed") < kinds.index("note") < kinds.index("run.completed")
+    assert next(e for e in events if e.kind == "note").text == "read 5 pages"
+    assert next(e for e in events if e.kind == "run.completed").data == 5
+
+
+async def test_a_killed_workers_stream_goes_on_with_the_retried_attempt(tether_client: tether.Client) -> None:
+    conn = tether_client.connection
+    env = dict(os.environ)
+    killed: list[bool] = []
+
+    def story(r: Received) -> Reply:  # the first attempt writes slowly (~6 s): its worker dies mid-stream
+        return reply(STORY, chunk_delay=0.25 if not killed else 0.05)
+
+    with ChatServer(default=story) as chat:
+        first = run_worker_process("tests.apps.streaming", address=conn.address, task_queue=conn.task_queue, env=env)
+        second = None
+        try:
+            run = await tether_client.start(streaming.streaming_write, chat.model("story"))
+            seen: list[tether.RunEvent] = []
+
+            async def watch() -> None:
+                async for ev in run.events():
+                    seen.append(ev)
+
+            watching = asyncio.ensure_future(watch())
+
+            async def some_tokens() -> None:
+                assert sum(e.kind == "tokens" for e in seen) >= 3
+
+            await eventually(some_tokens, timeout=60)
+            first.kill()
+            first.wait()
+            killed.append(True)
+            second = run_worker_process("tests.apps.streaming", address=conn.address, task_queue=conn.task_queue,
+                                        env=env)
+            await asyncio.wait_for(watching, 90)
+            assert await run.result() == STORY
+        finally:
+            for p in (first, second):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+    kinds = [e.kind for e in seen]
+    cut = next(e.attempt or 0 for e in seen if e.kind == "tokens")  # the attempt whose worker was killed
+    before = _joined(seen, attempt=cut)
+    assert before and STORY.startswith(before) and before != STORY  # cut off mid-stream
+    last = max(e.attempt or 0 for e in seen if e.kind == "tokens")
+    retry = next(e for e in seen if e.kind == "step.retrying" and e.attempt == cut + 1)
+    assert last > cut and seen.index(retry) > kinds.index("tokens")
+    assert _joined(seen, attempt=last) == STORY  # the retried attempt's tokens start afresh, marked
+    assert kinds[-1] == "run.completed"
+
+
+async def test_a_bad_offset_is_one_clear_error(tether_client: tether.Client) -> None:
+    async with tether.Worker(tether_client):
+        run = await tether_client.start(streaming.streaming_read, 1)
+        with pytest.raises(tether.UsageError, match="not an event offset"):
+            async for _ in run.events(after="nonsense"):
+                pass
+        await run.result()
+
+
+def test_tether_run_prints_tokens_and_progress_as_they_come(tether_server: Any) -> None:
+    def target() -> list[str]:  # a queue of its own per command: a worker that just left still looks present
+        return ["--address", tether_server.address, "--task-queue", unique_queue("cli-live")]
+
+    with ChatServer(default=reply(STORY, chunk_delay=0.03)) as chat:
+        story = subprocess.run([sys.executable, "-m", "tether", "run", "tests.apps.streaming:streaming_write",
+                                "--input", json.dumps(chat.model("story")), *target()],
+                               capture_output=True, text=True, timeout=120)
+    assert story.returncode == 0, story.stderr
+    assert f"» {STORY}\n" in story.stderr and chat.model("story") in story.stderr  # one line, as it came
+    pages = subprocess.run([sys.executable, "-m", "tether", "run", "tests.apps.streaming:streaming_read",
+                            "--input", "4", *target()], capture_output=True, text=True, timeout=120)
+    assert pages.returncode == 0, pages.stderr
+    assert "… streaming_pages: parsed 4 of 4 pages (4/4)" in pages.stderr
