@@ -3,7 +3,11 @@ loopback model that allows 20 requests per rolling second (429 with Retry-After 
 the key limited to 20/s. Reports the peak per 1-second window, throughput against the limit
 (target >= 90%) and the 429s after the first (target 0).
 
-    .venv/bin/python -m benchmarks.limits [--runs 200]
+With `--backlog` the key is cooled while the runs start, so all their calls wait in the key's
+queue when the cooldown ends (the engine's burst after a cooldown; the throughput is then the
+limiter's, not how fast a loaded machine starts 200 runs).
+
+    .venv/bin/python -m benchmarks.limits [--runs 200] [--backlog]
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from benchmarks.limits_app import LIMIT, one_call
 from tether._runtime import limit_queue
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
-from tether.engine.limits import queue_state
+from tether.engine.limits import cool, queue_state
 from tether.testing import ChatServer, Received, Reply, chat_error, chat_reply, eventually, run_worker_process
 
 
@@ -54,7 +58,7 @@ def peak_window(times: list[float]) -> int:
     return best
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, backlog: bool = False) -> None:
     provider = Provider(LIMIT)
     with tempfile.TemporaryDirectory() as tmp, DevServer(tmp, port=0, ui_port=0) as dev, \
             ChatServer(default=provider) as chat:
@@ -70,7 +74,12 @@ async def main(runs: int) -> None:
 
             await eventually(polled, timeout=60)
             model = chat.model("bench-limited")
-            handles = [await client.start(one_call, model) for _ in range(runs)]
+            starting = asyncio.gather(*(client.start(one_call, model) for _ in range(runs)))
+            if backlog:  # paused until every call waits in the key's queue; then it ends within 2 s
+                while (await queue_state(client.temporal, conn.namespace, queue)).backlog < runs:
+                    await cool(client.temporal, conn.namespace, queue, 2.0, "benchmark: a backlog builds")
+                    await asyncio.sleep(0.5)
+            handles = await starting
             results = await asyncio.gather(*(h.result(timeout=600) for h in handles))
         finally:
             for p in procs:
@@ -80,7 +89,9 @@ async def main(runs: int) -> None:
     ok = sorted(provider.ok)
     span = ok[-1] - ok[0]
     rate = (len(ok) - 1) / span if span else float("inf")
-    print(f"{runs} runs, 2 worker processes, key limited to {LIMIT:g}/s, provider allows {LIMIT:g} per rolling second")
+    waiting = " (calls waiting when a cooldown ends)" if backlog else ""
+    print(f"{runs} runs{waiting}, 2 worker processes, key limited to {LIMIT:g}/s, "
+          f"provider allows {LIMIT:g} per rolling second")
     print(f"  peak requests in a 1-second window: {peak_window([r.at for r in chat.requests])} "
           f"(accepted: {peak_window(ok)})")
     print(f"  throughput: {rate:.1f} accepted requests/s = {rate / LIMIT:.0%} of the limit (target >= 90%)")
@@ -90,6 +101,7 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--backlog", action="store_true", help="start the runs while the key is cooled")
     args = parser.parse_args()
-    asyncio.run(main(args.runs))
+    asyncio.run(main(args.runs, args.backlog))
     os._exit(0)

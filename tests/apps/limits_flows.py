@@ -11,9 +11,11 @@ from tether import llm
 
 PACED = "openai-compatible:paced@*"
 COOLED = "openai-compatible:cooled@*"
+WINDOWED = "openai-compatible:windowed@*"
 
 llm.rate_limit(PACED, requests_per_second=2)
 llm.rate_limit(COOLED, requests_per_second=50, max_concurrent=4)
+llm.rate_limit(WINDOWED, requests_per_second=10)
 
 
 @tether.step(rate_limit=tether.RateLimit(per_second=5, max_concurrent=2, key="limits-test-api"))

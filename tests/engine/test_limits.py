@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ import tether
 from tests.apps import limits_flows
 from tether._runtime import limit_queue
 from tether.engine.limits import cool, queue_state
-from tether.testing import ChatServer, chat_error, chat_reply, eventually, run_worker_process
+from tether.testing import ChatServer, Received, Reply, chat_error, chat_reply, eventually, run_worker_process
 
 APP = "tests.apps.limits_flows"
 BURST = 2
@@ -83,6 +84,46 @@ async def test_a_rate_limit_holds_across_two_worker_processes(tether_client: tet
     # workers' calls can meet), and over the run the rate is the limit
     assert peak_window(times) <= 2 + BURST, shown
     assert (len(times) - 1) / (max(times) - min(times)) <= 2.2, shown
+
+
+class RollingSecond:
+    """A provider's quota: at most `limit` requests in any rolling second, else 429 + Retry-After."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.ok: list[float] = []
+        self.refused: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, r: Received) -> Reply:
+        with self._lock:
+            recent = [t for t in self.ok if t > r.at - 1.0]
+            if len(recent) >= self.limit:
+                self.refused.append(r.at)
+                return chat_error(429, "rate limit reached", retry_after=round(recent[0] + 1.0 - r.at, 3) or 0.01)
+            self.ok.append(r.at)
+            return chat_reply("hi", delay=0.05)
+
+
+async def test_two_workers_keep_a_provider_counting_a_rolling_second_under_its_limit(
+        tether_client: tether.Client) -> None:
+    # 40 calls waiting at once for a 10/s key: the engine lets a second's worth through at once,
+    # and each worker's share (5 per rolling second) is what reaches the provider
+    provider = RollingSecond(10)
+    procs = _workers(tether_client, 2)
+    try:
+        with ChatServer(default=provider) as server:
+            await _polled_by(tether_client, limits_flows.WINDOWED, procs)
+            model = server.model("windowed")
+            runs = await asyncio.gather(*(tether_client.start(limits_flows.ask_model, model) for _ in range(40)))
+            results = await asyncio.gather(*(r.result(timeout=120) for r in runs))
+            times = [r.at for r in server.requests]
+    finally:
+        _stop(procs)
+    assert results == ["hi"] * 40
+    shown = str(sorted(round(t - min(times), 2) for t in times))
+    assert provider.refused == [], shown  # not even a first 429
+    assert peak_window(times) <= 10, shown
 
 
 async def test_a_429_with_retry_after_pauses_the_key_for_every_worker(tether_client: tether.Client,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import tether
 from tests.apps import limits_flows
 from tether import _runtime, limits, llm
-from tether.engine.limits import cooldown_reason, cooldown_until, served_keys
+from tether.engine.limits import Pacer, cooldown_reason, cooldown_until, served_keys
 from tether.llm._limits import routed
 from tether.llm._step import call_model
 
@@ -102,3 +103,56 @@ def test_a_cooldown_reason_carries_its_deadline() -> None:
     reason = cooldown_reason(until, "HTTP 429 from openai:gpt-4.1 (Retry-After 5s)")
     assert cooldown_until(reason) == until
     assert cooldown_until("paused by ops") is None
+
+
+async def test_two_workers_pacers_keep_a_rolling_second_under_the_rate_however_late_calls_arrive() -> None:
+    # two workers' pacers of a 30/s key, 40 calls each given at once (the engine's burst); each
+    # call reaches the "provider" 0-200 ms after it is let go (a busy worker), answers 30 ms later
+    import random
+
+    loop = asyncio.get_running_loop()
+    rng = random.Random(11)
+    arrivals: list[float] = []
+
+    async def call(p: Pacer) -> None:
+        sent = await p.wait()
+        await asyncio.sleep(rng.uniform(0.0, 0.2))
+        arrivals.append(loop.time())
+        await asyncio.sleep(0.03)
+        p.done(sent)
+
+    workers = [Pacer(30.0, workers=2), Pacer(30.0, workers=2)]
+    assert (workers[0].share, workers[0].window) == (15, 1.0)
+    start = loop.time()
+    await asyncio.gather(*(call(p) for p in workers for _ in range(40)))
+    assert peak_window(arrivals) <= 30, sorted(round(t - start, 3) for t in arrivals)
+    # and the rate is used: 80 calls at up to 30/s take at least 2.7 s; a quarter more at most
+    assert loop.time() - start < 3.5
+
+
+async def test_a_hold_stops_every_call_until_it_ends() -> None:
+    loop = asyncio.get_running_loop()
+    p = Pacer(100.0)
+    p.done(await p.wait())
+    p.hold(0.3)  # a 429 with Retry-After 0.3 s: the next call waits, however much share is left
+    start = loop.time()
+    await p.wait()
+    assert loop.time() - start >= 0.29
+
+
+def test_a_share_is_the_rate_per_worker_rounded_down_and_at_least_one_call() -> None:
+    assert (Pacer(20.0, workers=2).share, Pacer(20.0, workers=2).window) == (10, 1.0)
+    assert (Pacer(5.0, workers=3).share, Pacer(5.0, workers=3).window) == (1, 1.0)  # 3/s: never above 5 in a second
+    assert (Pacer(0.5).share, Pacer(0.5).window) == (1, 2.0)  # one call every two seconds
+
+
+def peak_window(times: list[float], seconds: float = 1.0) -> int:
+    """The most of `times` within any window of `seconds`."""
+    ts = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(ts):
+        j = max(j, i)
+        while j < len(ts) and ts[j] < t + seconds:
+            j += 1
+        best = max(best, j - i)
+    return best

@@ -18,7 +18,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkflowExecutionsRequest
 from temporalio.client import Client as TemporalClient
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.converter import default as default_converter
 from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
@@ -188,24 +193,22 @@ class Run(Generic[R]):
 
 
     async def closed(self, *, wait: bool = False, until_task: bool = False) -> RunDetail:
-        """A finished run as its history records it: one engine call, none of `describe`'s live checks
-        (pending attempts, stuck runs, missing workers), for reading many finished runs back.
+        """A finished run as its history records it: none of `describe`'s live checks (pending
+        attempts, stuck runs, missing workers), for reading many finished runs back.
 
         Args:
-            wait: Follow the history until the run closes (one long poll, as `result()` does),
-                so waiting for a run and reading it back cost a single call.
-            until_task: With `wait`, stop early when the run opens a human task (its status
-                is then "running").
+            wait: First wait for the run to close, as `result()` does (one long poll for the
+                closing event only), then read its history once.
+            until_task: With `wait`, stop waiting when the run opens a human task (its status
+                is then "running"); checked after `TASK_CHECK_AFTER` seconds, then less often.
 
         Raises:
             RunNotFound: No run with this id exists.
         """
-        events: list[Any] = []
         try:
-            async for e in self._handle.fetch_history_events(wait_new_event=wait):
-                events.append(e)
-                if e.event_type in _CLOSED or (until_task and _opens_task(e)):
-                    break
+            if wait:
+                await self.wait_closed(until_task=until_task)
+            events = [e async for e in self._handle.fetch_history_events()]
         except RPCError as exc:
             raise _not_found(self.id, exc) from None
         hist: RunHistory = await read_history(events, self._client.temporal.data_converter)
@@ -218,6 +221,39 @@ class Run(Generic[R]):
             task_queue=start.task_queue.name, input=hist.input, result=hist.result, error=hist.error,
             error_type=hist.error_type, steps=hist.steps, workflow_task_error=hist.workflow_task_error,
         )
+
+    async def wait_closed(self, *, until_task: bool = False) -> None:
+        """Return when the run has closed (or, `until_task`, has opened a human task), without
+        reading its outcome: one long poll for the closing event, as `result()` makes.
+
+        Following every event of the history instead would wake the wait at each step.
+
+        Raises:
+            RunNotFound: No run with this id exists.
+        """
+        try:
+            await self._until_closed(until_task)
+        except RPCError as exc:
+            raise _not_found(self.id, exc) from None
+
+    async def _until_closed(self, until_task: bool) -> None:
+        closing = self._handle.fetch_history_events(
+            wait_new_event=True, event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT)
+        waiting = asyncio.ensure_future(anext(aiter(closing)))
+        try:
+            every = TASK_CHECK_AFTER
+            while True:
+                done, _ = await asyncio.wait({waiting}, timeout=every if until_task else None)
+                if done:
+                    waiting.result()
+                    return
+                desc = await self._handle.describe()  # a task opened: its records are in the memo
+                if TASKS_MEMO in desc.raw_description.workflow_execution_info.memo.fields:
+                    return
+                every = min(every * 2, 10.0)
+        finally:
+            waiting.cancel()
+
 
     async def events(self, *, after: str | None = None, poll: float = live.POLL_EVERY) -> AsyncIterator[RunEvent]:
         """The run's events as they happen: steps scheduled, started, retrying and finished, a
@@ -269,6 +305,8 @@ class Run(Generic[R]):
                     s.status, s.waiting_for = "waiting", f"{where}: none has taken it for {idle:.0f}s"
 
 
+TASK_CHECK_AFTER = 3.0
+"""Seconds before `Run.closed(wait=True, until_task=True)` first checks whether the run waits for a person."""
 UNTAKEN_AFTER = 3.0
 """Seconds a due step attempt may wait before `describe()` says no worker is taking it."""
 
@@ -568,9 +606,3 @@ __all__ = ["Client", "Run", "RunDetail", "RunSummary"]
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
-
-
-def _opens_task(event: Any) -> bool:
-    """True for the history event that publishes a run's human tasks (one was opened or closed)."""
-    return bool(event.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED
-                and TASKS_MEMO in event.workflow_properties_modified_event_attributes.upserted_memo.fields)

@@ -94,20 +94,23 @@ class QueueState:
     backlog: int
     dispatch_rate: float
     add_rate: float
+    pollers: tuple[str, ...] = ()
+    """Identities of the workers counted in `workers`."""
 
 
-async def queue_state(client: TemporalClient, namespace: str, queue: str) -> QueueState:
-    """The config, pollers and stats of the activity queue `queue`."""
+async def queue_state(client: TemporalClient, namespace: str, queue: str, *, stats: bool = True) -> QueueState:
+    """The config, pollers and (with `stats`; else zeros) traffic of the activity queue `queue`."""
     resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
         namespace=namespace, task_queue=TaskQueue(name=queue), task_queue_type=_ACTIVITY,
-        report_config=True, report_stats=True))
+        report_config=True, report_stats=stats))
     limit = resp.config.queue_rate_limit
     override = limit.rate_limit.requests_per_second if limit.HasField("rate_limit") else None
     reason = limit.metadata.reason if limit.HasField("metadata") else ""
     until = cooldown_until(reason) if override is not None else None
     recent = datetime.now(UTC).timestamp() - 90
+    pollers = tuple(p.identity for p in resp.pollers if p.last_access_time.ToSeconds() >= recent)
     return QueueState(queue=queue, override=override, reason=reason, cooling_until=until,
-                      workers=sum(1 for p in resp.pollers if p.last_access_time.ToSeconds() >= recent),
+                      workers=len(pollers), pollers=pollers,
                       backlog=resp.stats.approximate_backlog_count, dispatch_rate=resp.stats.tasks_dispatch_rate,
                       add_rate=resp.stats.tasks_add_rate)
 
@@ -142,14 +145,18 @@ RATE = "tether rate limit "
 """How the reason of a key's own rate starts."""
 
 
-async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: float | None) -> datetime | None:
+async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: float | None,
+                     state: QueueState | None = None) -> datetime | None:
     """Give `queue` its key's rate, unless a cooldown runs (then: its deadline) or the rate is set.
+
+    `state`: the queue as just read (read here when not given).
 
     The rate lives in the queue's config on the server, set by any worker of the key: measured
     on Temporal 1.32, a rate sent with the polls of two worker processes did not hold (each
     poller's value resets the server's limiter), while the configured one does.
     """
-    state = await queue_state(client, namespace, queue)
+    if state is None:
+        state = await queue_state(client, namespace, queue, stats=False)
     if state.cooling_until is not None and state.cooling_until > datetime.now(UTC):
         return state.cooling_until
     if state.override == rate if rate is not None else state.override is None:
@@ -166,33 +173,101 @@ async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: f
     return None
 
 
-HEADROOM = 0.92
-"""Share of a key's rate the workers pace themselves to: independent workers' calls can meet
-within one second, and a provider counting a rolling second must never see more than the rate."""
+WINDOW = 1.0
+"""Seconds a provider counts a key's rate over (a rolling second: "20/s" = at most 20 in any 1 s)."""
+REACH = 0.5
+"""Seconds within which a call still unanswered a window after it went is taken to have reached
+the provider (an answer proves the request arrived before it: a call answered sooner counts
+until its answer; only calls longer than `REACH` + a window rely on this)."""
+FRESH = 0.25
+"""Seconds a worker sending calls of a key trusts its last look at the key's cooldown and workers."""
 
 
-@dataclass
 class Pacer:
-    """Spaces one worker's calls of a key at its share of the key's rate.
+    """One worker's share of a key's rate, counted the way a provider counts: per rolling second.
 
-    The engine's limiter lets a burst of up to a second's worth of calls through at once (to
-    an idle key, and again after a cooldown), which a provider counting a rolling second
-    refuses; each worker therefore also spaces the calls it was given: `workers / rate`
-    seconds apart (a little more, see `HEADROOM`), with `workers` the key's pollers the engine reports.
+    The engine's limiter averages the rate over all workers but lets up to a second's worth of
+    calls through at once (to an idle key, and again after a cooldown), and two workers' calls
+    can meet in the provider's second; so each worker lets at most `share` calls of the key
+    reach the provider within any `window` (its part of the rate: `rate / workers`, rounded
+    down, at least 1). A call counts from when it is let go until a window after it reached
+    the provider, which its answer proves: a slow event loop between the pacer and the request
+    cannot squeeze more calls into the provider's second. A call still unanswered `REACH` + a
+    window after it went (a long model call) is taken to have arrived within `REACH`. Calls
+    go at least `window / share` apart: ten let go at once would each be answered later (the
+    worker handles them together), and hold their places longer. `hold` stops every call until
+    a deadline (a cooldown).
     """
 
-    rate: float
-    workers: int = 1
-    _next: float = 0.0
+    def __init__(self, rate: float, workers: int = 1) -> None:
+        self.rate = rate
+        self.workers = max(workers, 1)
+        self.looked = -math.inf
+        """Loop time of the last look at the key's queue on the server (see `refresh`)."""
+        self._until = 0.0
+        self._last = -math.inf  # when the last call went
+        self._calls: list[list[float]] = []  # [let go at, counted until], oldest first
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
 
-    async def wait(self) -> None:
-        """Return when this worker's next call of the key may go."""
+    def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        at = max(now, self._next)
-        self._next = at + max(self.workers, 1) / (self.rate * HEADROOM)
-        if at > now:
-            await asyncio.sleep(at - now)
+        if loop is not self._loop:  # a worker started again in another event loop (tests)
+            self._loop, self._lock, self._changed, self._calls = loop, asyncio.Lock(), asyncio.Event(), []
+            self.looked, self._until, self._last = -math.inf, 0.0, -math.inf
+        return loop
+
+    @property
+    def share(self) -> int:
+        """Calls this worker may send within one `window`."""
+        return max(1, math.floor(self.rate * WINDOW / self.workers + 1e-9))
+
+    @property
+    def window(self) -> float:
+        """Seconds over which `share` is counted (longer than `WINDOW` for rates below one per worker)."""
+        return max(WINDOW, self.share * self.workers / self.rate)
+
+    def set(self, rate: float, workers: int) -> None:
+        """Take a new rate or number of workers into account from the next call on."""
+        self.rate, self.workers = rate, max(workers, 1)
+        self._changed.set()
+
+    def hold(self, seconds: float) -> None:
+        """Let no call go for `seconds` from now (a later hold already set is kept)."""
+        self._until = max(self._until, self._bind().time() + seconds)
+        self._changed.set()
+
+    async def wait(self) -> list[float]:
+        """Return when this worker's next call of the key may go; pass the result to `done`."""
+        loop = self._bind()
+        async with self._lock:  # first come, first served
+            while True:
+                now = loop.time()
+                horizon = now - self.window
+                self._calls = [c for c in self._calls if _reached(c) > horizon]
+                due = max(self._until, self._last + self.window / self.share)
+                if now >= due:
+                    if len(self._calls) < self.share:
+                        self._last = now
+                        call = [now, math.inf]
+                        self._calls.append(call)
+                        return call
+                    # the oldest one to stop counting: at a known time, or when an answer comes
+                    due = max(due, min(_reached(c) for c in self._calls) + self.window)
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), max(0.0, due - now))
+
+    def done(self, call: list[float]) -> None:
+        """The answer to `call` came back (so the request reached the provider before now)."""
+        call[1] = min(call[1], self._bind().time())
+        self._changed.set()
+
+
+def _reached(call: list[float]) -> float:
+    """When `call` is taken to have reached the provider: by its answer, else `REACH` after it went."""
+    return call[1] if call[1] < math.inf else call[0] + REACH
 
 
 _pacers: dict[str, Pacer] = {}
@@ -203,13 +278,66 @@ def pacer(queue: str) -> Pacer | None:
     return _pacers.get(queue)
 
 
-def pace(queue: str, rate: float | None, workers: int) -> None:
+def pace(queue: str, rate: float | None, workers: int) -> Pacer | None:
     """Keep `queue`'s pacer at `rate` shared by `workers` workers (no pacer without a rate)."""
     if rate is None:
         _pacers.pop(queue, None)
+        return None
+    found = _pacers.get(queue)
+    if found is None:
+        found = _pacers[queue] = Pacer(rate, workers)
+    else:
+        found.set(rate, workers)
+    return found
+
+
+def heed(queue: str, state: QueueState, identity: str) -> None:
+    """Bring `queue`'s pacer up to date with what the engine says: workers and cooldown.
+
+    This worker (`identity`) counts itself also before the engine lists it (its first poll).
+    """
+    found = _pacers.get(queue)
+    if found is None:
         return
-    found = _pacers.setdefault(queue, Pacer(rate))
-    found.rate, found.workers = rate, max(workers, 1)
+    found.set(found.rate, state.workers + (identity not in state.pollers))
+    found.looked = asyncio.get_running_loop().time()
+    if state.cooling_until is not None:
+        left = (state.cooling_until - datetime.now(UTC)).total_seconds()
+        if left > 0:
+            found.hold(left)
+
+
+def join(queue: str, rate: float | None, state: QueueState) -> None:
+    """Set up this worker's pacer of `queue` as it starts polling it beside `state.workers` others.
+
+    The others count this worker in their shares at their next look (`WATCH_EVERY` at most),
+    so when there are any, this worker sends nothing until they have had that look.
+    """
+    found = pace(queue, rate, state.workers + 1)
+    if found is not None and state.workers:
+        found.hold(WATCH_EVERY + FRESH)
+
+
+_looking: dict[str, asyncio.Task[None]] = {}
+
+
+async def refresh(client: TemporalClient, namespace: str, queue: str) -> None:
+    """Look at `queue` on the server unless this worker did within `FRESH` seconds: a cooldown
+    another worker set, or a worker that joined, is heeded before the next call goes."""
+    found = _pacers.get(queue)
+    if found is None or asyncio.get_running_loop().time() - found.looked < FRESH:
+        return
+    task = _looking.get(queue)
+    if task is None or task.done():  # one look at a time, shared by the calls waiting for it
+        task = _looking[queue] = asyncio.create_task(_look(client, namespace, queue))
+    await asyncio.shield(task)
+
+
+async def _look(client: TemporalClient, namespace: str, queue: str) -> None:
+    try:
+        heed(queue, await queue_state(client, namespace, queue, stats=False), client.identity)
+    except RPCError as exc:  # the server is away: the last look stands
+        log.debug("cannot read the state of %s: %s", queue, exc)
 
 
 async def watch_cooldowns(client: TemporalClient, namespace: str, rates: dict[str, float | None]) -> None:
@@ -219,8 +347,10 @@ async def watch_cooldowns(client: TemporalClient, namespace: str, rates: dict[st
         due: datetime | None = None
         for queue, rate in rates.items():
             try:
-                until = await apply_rate(client, namespace, queue, rate)
-                pace(queue, rate, (await queue_state(client, namespace, queue)).workers)
+                state = await queue_state(client, namespace, queue, stats=False)
+                until = await apply_rate(client, namespace, queue, rate, state)
+                pace(queue, rate, state.workers)
+                heed(queue, state, client.identity)
             except RPCError as exc:  # the server is away: look again later
                 log.debug("cannot read the cooldown of %s: %s", queue, exc)
                 continue
@@ -258,19 +388,26 @@ class _Cooling(ActivityInboundInterceptor):
         self.owner = owner
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        paced = pacer(activity.info().task_queue)
-        if paced is not None:  # this worker's share of the key's rate
-            await paced.wait()
+        queue = activity.info().task_queue
+        paced = pacer(queue)
+        call: list[float] | None = None
+        if paced is not None:  # this worker's share of the key's rate, after any cooldown
+            await refresh(self.owner.client, self.owner.namespace, queue)
+            call = await paced.wait()
         try:
             return await super().execute_activity(input)
         except Exception as exc:
             refused = asked_to_wait(exc)
-            queue = activity.info().task_queue
             if refused is not None and refused.retry_after and _runtime.queue_limit(queue) is not None:
+                if paced is not None:  # this worker's next calls wait at once, before the engine knows
+                    paced.hold(refused.retry_after)
                 why = f"HTTP 429 from {refused.model} (Retry-After {refused.retry_after:g}s)"
                 with contextlib.suppress(RPCError):  # the attempt's own failure is what matters here
                     await cool(self.owner.client, self.owner.namespace, queue, refused.retry_after, why)
             raise
+        finally:
+            if paced is not None and call is not None:
+                paced.done(call)
 
 
 # ---- listing ------------------------------------------------------------------------------

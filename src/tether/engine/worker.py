@@ -21,7 +21,7 @@ from tether.engine import liveness, tracing
 from tether.engine.client import Client
 from tether.engine.durable import VERSIONING_BEHAVIOR, step_activity
 from tether.engine.inbox import ensure_search_attributes
-from tether.engine.limits import CooldownInterceptor, apply_rate, pace, queue_state, served_keys, watch_cooldowns
+from tether.engine.limits import CooldownInterceptor, apply_rate, join, queue_state, served_keys, watch_cooldowns
 from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
@@ -236,8 +236,7 @@ class Worker:
         # otherwise go through at once, unthrottled, until the watcher's first look
         for queue, rate in self._rates.items():
             await apply_rate(self.client.temporal, self.client.connection.namespace, queue, rate)
-            state = await queue_state(self.client.temporal, self.client.connection.namespace, queue)
-            pace(queue, rate, state.workers + 1)  # this worker is about to poll too
+            join(queue, rate, await queue_state(self.client.temporal, self.client.connection.namespace, queue))
         # and the model client code is loaded before calls arrive: its first import takes seconds
         # of the event loop, which would hold up every run on this worker (and release rate-limited
         # calls together once done)

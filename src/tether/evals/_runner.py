@@ -10,6 +10,7 @@ the results file, runs still in flight are awaited rather than started again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +28,9 @@ from tether.evals._scorers import Scored, Scorer
 from tether.llm import _report as llm_report
 from tether.llm._substitute import check_overrides
 from tether.workflow import Workflow
+
+CANCEL_WAIT = 10.0
+"""Seconds an evaluation waits for the run of an escalated case to stop after cancelling it."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ class Evaluation:
 
         async def one(config: Config, case: Case) -> None:
             async with gate:  # bounds the runs in flight; reading back and scoring overlap the next runs
-                outcome = await self._start_and_wait(config, case)
-            result = outcome if isinstance(outcome, CaseResult) else await self._scored(config, case, *outcome)
+                started = await self._start_and_wait(config, case)
+            result = started if isinstance(started, CaseResult) \
+                else await self._scored(config, case, *await _outcome(started))
             await self._record(result)
             done[(config.label, case.id)] = result
 
@@ -142,8 +147,9 @@ class Evaluation:
             if self.on_case is not None:
                 self.on_case(result)
 
-    async def _start_and_wait(self, config: Config, case: Case) -> CaseResult | tuple[RunDetail, Status, str | None]:
-        """Start the case's run (or find the one an earlier pass started) and wait for its outcome."""
+    async def _start_and_wait(self, config: Config, case: Case) -> CaseResult | Run[Any]:
+        """Start the case's run (or find the one an earlier pass started) and wait until it closes
+        or asks a person."""
         run_id = self.run_id(config, case)
         try:
             run: Run[Any] = await self.client.start(self.workflow, case.input, id=run_id, models=config.models)
@@ -151,7 +157,8 @@ class Evaluation:
             return CaseResult(config=config.label, case=case.id, status="invalid input", error=str(exc))
         except RunExists:  # started by an earlier pass: await it, do not run it again
             run = self.client.get(run_id)
-        return await _outcome(run)
+        await run.wait_closed(until_task=True)
+        return run
 
     async def _scored(self, config: Config, case: Case, run: RunDetail, status: Status,
                       error: str | None) -> CaseResult:
@@ -173,11 +180,13 @@ class Evaluation:
 
 
 async def _outcome(run: Run[Any]) -> tuple[RunDetail, Status, str | None]:
-    """Wait for the run and read it back in one call: completed, failed (with the error), or
-    escalated when it asks a person (it is then cancelled: nobody answers an evaluation's question)."""
-    detail = await run.closed(wait=True, until_task=True)
+    """The closed run read back in one call: completed, failed (with the error), or escalated when
+    it asks a person (it is then cancelled: nobody answers an evaluation's question)."""
+    detail = await run.closed()
     if detail.status == "running":
         await run.cancel()
+        with contextlib.suppress(TimeoutError):  # the report comes once the run has stopped
+            await asyncio.wait_for(run.wait_closed(), CANCEL_WAIT)
         return detail, "escalated", "the run asked a person"
     if detail.status == "completed":
         return detail, "completed", None
