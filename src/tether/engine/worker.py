@@ -26,7 +26,7 @@ from tether.engine.liveness import LivenessInterceptor
 from tether.engine.sandbox import explain, sandbox_runner
 from tether.errors import UsageError
 from tether.llm import default_model
-from tether.llm._providers import preload
+from tether.llm._providers import preload, preload_soon
 from tether.llm._step import STEP_NAME
 from tether.step import Step, check_zone
 from tether.workflow import VERSIONING, Versioning, Workflow
@@ -237,12 +237,15 @@ class Worker:
         for queue, rate in self._rates.items():
             await apply_rate(self.client.temporal, self.client.connection.namespace, queue, rate)
             join(queue, rate, await queue_state(self.client.temporal, self.client.connection.namespace, queue))
-        # and the model client code is loaded before calls arrive: its first import takes seconds
-        # of the event loop, which would hold up every run on this worker (and release rate-limited
-        # calls together once done)
+        # and the model client code is loaded off the event loop: its first import takes seconds,
+        # which would hold up every run on this worker. With rate-limited model keys, before the
+        # worker polls (calls held back by the import would then go together); otherwise in the
+        # background, so a worker that never calls a model does not wait for it
         providers = self._model_providers()
-        if providers:
+        if providers and any(k is not None and limits.is_model_key(k) for k in map(queue_limit, self._rates)):
             await asyncio.to_thread(preload, providers)
+        elif providers:
+            preload_soon(providers)
         self._prepared = True
 
     def _model_providers(self) -> list[str]:

@@ -8,10 +8,12 @@ turns provider errors into `ModelError`s that say whether a retry can help.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib
 import json
 import os
+import threading
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -71,6 +73,34 @@ _MODULES = {"mistral": ("pydantic_ai.models.mistral", "pydantic_ai.providers.mis
 _OPENAI = ("pydantic_ai.models.openai", "pydantic_ai.providers.openai")
 _COMMON = ("pydantic_ai.messages", "pydantic_ai.direct", "pydantic_ai.exceptions", "pydantic_ai.models",
            "pydantic_ai.output", "pydantic_ai.tools", "pydantic_ai._http")
+
+
+_loading: concurrent.futures.Future[None] | None = None
+
+
+def preload_soon(providers: Iterable[str]) -> None:
+    """Start `preload(providers)` in a background thread and return at once: a worker polls
+    meanwhile, and a model call that comes before the imports are done waits for them without
+    holding up the event loop (see `ready()`)."""
+    global _loading
+    future: concurrent.futures.Future[None] = concurrent.futures.Future()
+    wanted = list(providers)
+
+    def load() -> None:
+        try:
+            preload(wanted)
+        finally:
+            future.set_result(None)
+
+    _loading = future
+    threading.Thread(target=load, name="tether-preload", daemon=True).start()
+
+
+async def ready() -> None:
+    """Wait (without blocking the event loop) for a background `preload_soon()` to finish."""
+    loading = _loading
+    if loading is not None and not loading.done():
+        await asyncio.wrap_future(loading)
 
 
 def preload(providers: Iterable[str]) -> None:
@@ -200,6 +230,7 @@ def _settings(call: ModelCall, spec: ModelSpec) -> dict[str, Any]:
 
 async def complete(call: ModelCall, spec: ModelSpec) -> ModelReply:
     """Send `call` to the provider once; raise `ModelError` (retryable or not) on failure."""
+    await ready()  # the worker may still be loading the client code in the background
     from pydantic_ai.direct import model_request
     from pydantic_ai.exceptions import AgentRunError
 
