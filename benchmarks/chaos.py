@@ -183,8 +183,9 @@ async def _answer_tasks(client: tether.Client) -> None:
 
 
 async def _busy_worker(workers: Workers, journal: Path) -> tuple[str, subprocess.Popen[bytes]] | None:
-    """A main worker with a step body in flight (so the kill cuts something off)."""
-    for _ in range(100):
+    """A main worker with a step body in flight (so the kill cuts something off), waiting up to
+    15 s for one (workers still starting, or every run waiting for a person or the vault)."""
+    for _ in range(300):
         rows = Journal.read(journal).rows
         open_bodies = {(r[2], r[3], r[5]): r[6] for r in rows if r[1] == "start"}
         for r in rows:
