@@ -265,6 +265,9 @@ class _Reader:
     # ---- steps in flight ----
 
     def pending(self) -> bool:
+        """True while a step is in flight (and the history delivered before a reconnect is read)."""
+        if self.h < self.skip_until:
+            return False  # a read now would give offsets before events the watcher already has
         return any(s.kind == "step" and s.status in ("scheduled", "running", "retrying")
                    for s in self.reading.history.steps)
 
