@@ -11,7 +11,7 @@ workflow's model step; a watcher follows the run with `Run.events()`. Reports:
   writes 100 tokens at `--rate` (not streamed, its reply comes when all are written),
   alternating rounds (target <= 1.10).
 
-    .venv/bin/python -m benchmarks.streaming [--tokens 1000] [--rate 100] [--runs 8] [--rounds 5]
+    .venv/bin/python -m benchmarks.streaming [--tokens 1000] [--rate 100] [--runs 8] [--rounds 5] [--split]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from benchmarks import streaming_app as app
 from benchmarks.chat_process import ChatProcess, words
 from benchmarks.harness import _timed, alternate
 from tether import settings
+from tether.engine import liveness
 from tether.engine.connection import Connection
 from tether.engine.devserver import DevServer
 from tether.llm import _providers
@@ -105,15 +106,21 @@ async def workflow_streams_history(address: str, n: int, rate: float) -> tuple[i
     return sizes[0], sizes[1]
 
 
-async def _overhead_round(address: str, model: str, runs: int, stream: bool) -> float:
+async def _overhead_round(address: str, model: str, runs: int, stream: bool, publish: bool = True) -> float:
     client = await _client(address)
-    with settings.override(stream=stream):
-        async with tether.Worker(client, workflows=[app.bench_stream_write]):
-            return await _timed(lambda: asyncio.gather(*(client.run(app.bench_stream_write, model)
-                                                         for _ in range(runs))))
+    real = liveness.publish
+    if not publish:  # the provider streams, tether publishes nothing: the SDK's share of the cost
+        liveness.publish = lambda kind, fields: None
+    try:
+        with settings.override(stream=stream):
+            async with tether.Worker(client, workflows=[app.bench_stream_write]):
+                return await _timed(lambda: asyncio.gather(*(client.run(app.bench_stream_write, model)
+                                                             for _ in range(runs))))
+    finally:
+        liveness.publish = real
 
 
-async def main(n: int, rate: float, runs: int, rounds: int) -> None:
+async def main(n: int, rate: float, runs: int, rounds: int, split: bool = False) -> None:
     _providers.preload(["openai-compatible"])
     with tempfile.TemporaryDirectory() as tmp, DevServer(tmp, port=0, ui_port=0) as server:
         lat = await latency_and_history(server.address, n, rate)
@@ -122,6 +129,14 @@ async def main(n: int, rate: float, runs: int, rounds: int) -> None:
             model = chat.model("bench")
             t_on, t_off = await alternate(rounds, lambda: _overhead_round(server.address, model, runs, True),
                                           lambda: _overhead_round(server.address, model, runs, False))
+        t_split = 0.0
+        if split:
+            with ChatProcess(100, 1 / rate) as chat:
+                model = chat.model("bench")
+                t_quiet, t_off2 = await alternate(
+                    rounds, lambda: _overhead_round(server.address, model, runs, True, publish=False),
+                    lambda: _overhead_round(server.address, model, runs, False))
+                t_split = t_quiet / t_off2
     text, per = lat["text_bytes"], 1000 / n
     extra = (lat["history_on"] - lat["history_off"]) * per
     ws_extra = (ws_on - ws_off) * per
@@ -135,6 +150,8 @@ async def main(n: int, rate: float, runs: int, rounds: int) -> None:
           f"tokens = {ws_extra / (text * per):.1f}x the text")
     print(f"model step (100 tokens at {rate:g}/s), {runs} concurrent runs x 1 call, median of {rounds} "
           f"alternating rounds: streaming on {t_on:.2f}s, off {t_off:.2f}s, ratio {t_on / t_off:.3f}  (target <= 1.10)")
+    if split:
+        print(f"  the provider streaming but tether publishing nothing, vs off: {t_split:.3f} (the SDK's share)")
 
 
 def _args() -> Any:
@@ -143,9 +160,11 @@ def _args() -> Any:
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--runs", type=int, default=8)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--split", action="store_true", help="also time the provider streaming with tether publishing "
+                                                         "nothing (the provider SDK's share of the cost)")
     return p.parse_args()
 
 
 if __name__ == "__main__":
     a = _args()
-    asyncio.run(main(a.tokens, a.rate, a.runs, a.rounds))
+    asyncio.run(main(a.tokens, a.rate, a.runs, a.rounds, a.split))
