@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -97,24 +96,16 @@ async def _pollers(client: tether.Client) -> set[str]:
 
 async def bare_round(server: ChatServer, n: int, calls: int) -> float:
     """Seconds for the same calls made directly: n tasks, each its own keep-alive connection."""
+    from benchmarks.raw_fanout import chat_request, exchange
+
     url = urlsplit(server.url)
-    body = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "Say OK."}],
-                       "temperature": 0.0}).encode()
-    head = (f"POST {url.path}/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    request = chat_request(server.url)
 
     async def one() -> None:
         reader, writer = await asyncio.open_connection(url.hostname, url.port)
         try:
             for _ in range(calls):
-                writer.write(head + body)
-                await writer.drain()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                json.loads(await reader.readexactly(length))
+                await exchange(reader, writer, request)
         finally:
             writer.close()
 
