@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +12,11 @@ from typing import Any
 import pytest
 
 import tether
+from benchmarks.limits import Provider, peak_window
 from tests.apps import limits_flows
 from tether._runtime import limit_queue
 from tether.engine.limits import cool, queue_state
-from tether.testing import ChatServer, Received, Reply, chat_error, chat_reply, eventually, run_worker_process
+from tether.testing import ChatServer, chat_error, chat_reply, eventually, run_worker_process
 
 APP = "tests.apps.limits_flows"
 BURST = 2
@@ -54,18 +54,6 @@ async def _polled_by(client: tether.Client, key: str, procs: list[subprocess.Pop
     await eventually(polling, timeout=60)
 
 
-def peak_window(times: list[float], seconds: float = 1.0) -> int:
-    """The most requests that arrived within any window of `seconds`."""
-    ts = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(ts):
-        j = max(j, i)
-        while j < len(ts) and ts[j] < t + seconds:
-            j += 1
-        best = max(best, j - i)
-    return best
-
-
 async def test_a_rate_limit_holds_across_two_worker_processes(tether_client: tether.Client,
                                                               chat_server: ChatServer) -> None:
     procs = _workers(tether_client, 2)
@@ -86,30 +74,11 @@ async def test_a_rate_limit_holds_across_two_worker_processes(tether_client: tet
     assert (len(times) - 1) / (max(times) - min(times)) <= 2.2, shown
 
 
-class RollingSecond:
-    """A provider's quota: at most `limit` requests in any rolling second, else 429 + Retry-After."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.ok: list[float] = []
-        self.refused: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, r: Received) -> Reply:
-        with self._lock:
-            recent = [t for t in self.ok if t > r.at - 1.0]
-            if len(recent) >= self.limit:
-                self.refused.append(r.at)
-                return chat_error(429, "rate limit reached", retry_after=round(recent[0] + 1.0 - r.at, 3) or 0.01)
-            self.ok.append(r.at)
-            return chat_reply("hi", delay=0.05)
-
-
 async def test_two_workers_keep_a_provider_counting_a_rolling_second_under_its_limit(
         tether_client: tether.Client) -> None:
     # 40 calls waiting at once for a 10/s key: the engine lets a second's worth through at once,
     # and each worker's share (5 per rolling second) is what reaches the provider
-    provider = RollingSecond(10)
+    provider = Provider(10)  # the benchmark's provider: 10 per rolling second, else 429
     procs = _workers(tether_client, 2)
     try:
         with ChatServer(default=provider) as server:
@@ -120,7 +89,7 @@ async def test_two_workers_keep_a_provider_counting_a_rolling_second_under_its_l
             times = [r.at for r in server.requests]
     finally:
         _stop(procs)
-    assert results == ["hi"] * 40
+    assert results == ["OK"] * 40
     shown = str(sorted(round(t - min(times), 2) for t in times))
     assert provider.refused == [], shown  # not even a first 429
     assert peak_window(times) <= 10, shown
