@@ -8,9 +8,13 @@ key's rate (`tether.engine.limits` enforces them and cools a key after a provide
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import math
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
 from tether import _runtime
 from tether.errors import UsageError
@@ -136,3 +140,43 @@ def for_model(model: str) -> RateLimit | None:
 def is_pattern(text: str) -> bool:
     """True if `text` has wildcards (`*`, `?`, `[`)."""
     return bool(_WILDCARDS & set(text))
+
+
+class CallMarks(Protocol):
+    """What a worker pacing a key's calls learns from the provider client about the current call."""
+
+    def sent(self) -> None:
+        """The request has been written to the provider's connection."""
+
+    def answered(self) -> None:
+        """The provider's answer has begun to arrive (so the request reached it before now)."""
+
+
+_marks: ContextVar[CallMarks | None] = ContextVar("tether_call_marks", default=None)
+
+
+@contextlib.contextmanager
+def marking(marks: CallMarks) -> Iterator[None]:
+    """Within the block, `sent()` and `answered()` report to `marks` (a worker's pacer: when the
+    request left and when its answer came tell it when the call took its place in the provider's
+    second, instead of assuming the worst)."""
+    token = _marks.set(marks)
+    try:
+        yield
+    finally:
+        _marks.reset(token)
+
+
+def sent() -> None:
+    """The current call's request has been written (called by provider clients)."""
+    marks = _marks.get()
+    if marks is not None:
+        marks.sent()
+
+
+def answered() -> None:
+    """The current call's answer has begun to arrive: its status line, before its body is read
+    and parsed (called by provider clients)."""
+    marks = _marks.get()
+    if marks is not None:
+        marks.answered()

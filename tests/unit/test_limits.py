@@ -10,7 +10,15 @@ import pytest
 import tether
 from tests.apps import limits_flows
 from tether import _runtime, limits, llm
-from tether.engine.limits import Pacer, cooldown_reason, cooldown_until, served_keys
+from tether.engine.limits import (
+    JITTER,
+    REACH,
+    WINDOW,
+    Pacer,
+    cooldown_reason,
+    cooldown_until,
+    served_keys,
+)
 from tether.llm._limits import routed
 from tether.llm._step import call_model
 
@@ -156,3 +164,55 @@ def peak_window(times: list[float], seconds: float = 1.0) -> int:
             j += 1
         best = max(best, j - i)
     return best
+
+
+async def test_a_call_whose_request_was_written_counts_until_jitter_after_it_not_until_its_answer() -> None:
+    # a 2/s key on one worker; model calls that answer after 3 s (any real model call): once each
+    # request is reported written, its place frees a window + JITTER later, not a window after
+    # the answer (3 s) nor after REACH (1.5 s)
+    loop = asyncio.get_running_loop()
+    p = Pacer(2.0)
+    start = loop.time()
+    for _ in range(2):
+        (await p.wait()).sent()  # each written as it goes (the second at 0.5 s: spacing)
+    third = await p.wait()
+    waited = loop.time() - start
+    # the first request was written at once: its place frees at WINDOW + JITTER (REACH: 1.5 s)
+    assert WINDOW + JITTER - 1e-3 <= waited < WINDOW + JITTER + 0.2, waited
+    # an answer sooner than JITTER after the write ends the call's place at the answer
+    third.sent()
+    third.answered()
+    assert third.reached == third.answered_at <= third.sent_at + JITTER
+
+
+async def test_a_call_the_client_reports_nothing_of_counts_until_reach_or_its_answer() -> None:
+    p = Pacer(10.0)
+    quiet = await p.wait()
+    assert quiet.reached == quiet.went + REACH
+    quiet.answered()
+    assert quiet.reached == quiet.answered_at <= quiet.went + REACH
+
+
+async def test_pacers_keep_the_rolling_second_when_calls_are_delayed_alike_after_their_write() -> None:
+    # two workers of a 30/s key, 40 calls each at once; each request is written 0-150 ms after its
+    # call is let go (a busy loop), then reaches the provider after a common network delay plus
+    # up to JITTER more, and answers 2 s later: places are counted from the writes, and hold
+    import random
+
+    loop = asyncio.get_running_loop()
+    rng = random.Random(5)
+    arrivals: list[float] = []
+
+    async def call(p: Pacer) -> None:
+        c = await p.wait()
+        await asyncio.sleep(rng.uniform(0.0, 0.15))
+        c.sent()
+        await asyncio.sleep(0.08 + rng.uniform(0.0, JITTER * 0.95))
+        arrivals.append(loop.time())
+        await asyncio.sleep(2.0)
+        c.answered()
+
+    workers = [Pacer(30.0, workers=2), Pacer(30.0, workers=2)]
+    start = loop.time()
+    await asyncio.gather(*(call(p) for p in workers for _ in range(40)))
+    assert peak_window(arrivals) <= 30, sorted(round(t - start, 3) for t in arrivals)

@@ -176,11 +176,45 @@ async def apply_rate(client: TemporalClient, namespace: str, queue: str, rate: f
 WINDOW = 1.0
 """Seconds a provider counts a key's rate over (a rolling second: "20/s" = at most 20 in any 1 s)."""
 REACH = 0.5
-"""Seconds within which a call still unanswered a window after it went is taken to have reached
-the provider (an answer proves the request arrived before it: a call answered sooner counts
-until its answer; only calls longer than `REACH` + a window rely on this)."""
+"""Seconds after it went within which a call is taken to have reached the provider when nothing
+better is known (the provider client reported neither its request written nor its answer)."""
+JITTER = 0.05
+"""Seconds by which one call's way to the provider may take longer than another's, after its
+request was written: a call counts until `JITTER` after its request left, or until its answer if
+that came sooner (an answer proves the request arrived). Calls delayed alike keep their spacing."""
 FRESH = 0.25
 """Seconds a worker sending calls of a key trusts its last look at the key's cooldown and workers."""
+STALE = 1.0
+"""Seconds after which a call of a key waits for a new look at it before it goes (see `refresh`)."""
+
+
+class Call:
+    """One call of a key through a worker's pacer: when it went, and what the provider client
+    reported of it (loop times; `math.inf` until known)."""
+
+    __slots__ = ("_pacer", "answered_at", "sent_at", "went")
+
+    def __init__(self, pacer: Pacer, went: float) -> None:
+        self.went = went
+        self.sent_at = math.inf
+        self.answered_at = math.inf
+        self._pacer = pacer
+
+    def sent(self) -> None:
+        """The request has been written (its place in the provider's second is near)."""
+        if self.sent_at == math.inf:
+            self.sent_at = self._pacer.now()
+
+    def answered(self) -> None:
+        """The answer has begun to arrive (the request reached the provider before now)."""
+        self._pacer.done(self)
+
+    @property
+    def reached(self) -> float:
+        """When the call is taken to have reached the provider, at the latest."""
+        if self.sent_at < math.inf:
+            return min(self.answered_at, self.sent_at + JITTER)
+        return min(self.answered_at, self.went + REACH)
 
 
 class Pacer:
@@ -190,13 +224,13 @@ class Pacer:
     calls through at once (to an idle key, and again after a cooldown), and two workers' calls
     can meet in the provider's second; so each worker lets at most `share` calls of the key
     reach the provider within any `window` (its part of the rate: `rate / workers`, rounded
-    down, at least 1). A call counts from when it is let go until a window after it reached
-    the provider, which its answer proves: a slow event loop between the pacer and the request
-    cannot squeeze more calls into the provider's second. A call still unanswered `REACH` + a
-    window after it went (a long model call) is taken to have arrived within `REACH`. Calls
-    go at least `window / share` apart: ten let go at once would each be answered later (the
-    worker handles them together), and hold their places longer. `hold` stops every call until
-    a deadline (a cooldown).
+    down, at least 1). A call counts from when it is let go until a window after it reached the
+    provider (`Call.reached`): `JITTER` after the provider client wrote its request, or its
+    answer if sooner; a slow event loop between the pacer and the request cannot squeeze more
+    calls into the provider's second. A call whose client reports nothing is taken to have
+    arrived within `REACH` of going. Calls go at least `window / share` apart: ten let go at
+    once would each be answered later (the worker handles them together), and hold their places
+    longer. `hold` stops every call until a deadline (a cooldown).
     """
 
     def __init__(self, rate: float, workers: int = 1) -> None:
@@ -206,7 +240,7 @@ class Pacer:
         """Loop time of the last look at the key's queue on the server (see `refresh`)."""
         self._until = 0.0
         self._last = -math.inf  # when the last call went
-        self._calls: list[list[float]] = []  # [let go at, counted until], oldest first
+        self._calls: list[Call] = []  # oldest first
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -217,6 +251,10 @@ class Pacer:
             self._loop, self._lock, self._changed, self._calls = loop, asyncio.Lock(), asyncio.Event(), []
             self.looked, self._until, self._last = -math.inf, 0.0, -math.inf
         return loop
+
+    def now(self) -> float:
+        """The pacer's clock (its event loop's)."""
+        return self._bind().time()
 
     @property
     def share(self) -> int:
@@ -238,36 +276,31 @@ class Pacer:
         self._until = max(self._until, self._bind().time() + seconds)
         self._changed.set()
 
-    async def wait(self) -> list[float]:
+    async def wait(self) -> Call:
         """Return when this worker's next call of the key may go; pass the result to `done`."""
         loop = self._bind()
         async with self._lock:  # first come, first served
             while True:
                 now = loop.time()
                 horizon = now - self.window
-                self._calls = [c for c in self._calls if _reached(c) > horizon]
+                self._calls = [c for c in self._calls if c.reached > horizon]
                 due = max(self._until, self._last + self.window / self.share)
                 if now >= due:
                     if len(self._calls) < self.share:
                         self._last = now
-                        call = [now, math.inf]
+                        call = Call(self, now)
                         self._calls.append(call)
                         return call
-                    # the oldest one to stop counting: at a known time, or when an answer comes
-                    due = max(due, min(_reached(c) for c in self._calls) + self.window)
+                    # the oldest one to stop counting: at a known time, or sooner when a report comes
+                    due = max(due, min(c.reached for c in self._calls) + self.window)
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), max(0.0, due - now))
 
-    def done(self, call: list[float]) -> None:
+    def done(self, call: Call) -> None:
         """The answer to `call` came back (so the request reached the provider before now)."""
-        call[1] = min(call[1], self._bind().time())
+        call.answered_at = min(call.answered_at, self._bind().time())
         self._changed.set()
-
-
-def _reached(call: list[float]) -> float:
-    """When `call` is taken to have reached the provider: by its answer, else `REACH` after it went."""
-    return call[1] if call[1] < math.inf else call[0] + REACH
 
 
 _pacers: dict[str, Pacer] = {}
@@ -322,15 +355,24 @@ _looking: dict[str, asyncio.Task[None]] = {}
 
 
 async def refresh(client: TemporalClient, namespace: str, queue: str) -> None:
-    """Look at `queue` on the server unless this worker did within `FRESH` seconds: a cooldown
-    another worker set, or a worker that joined, is heeded before the next call goes."""
+    """Keep this worker's look at `queue` on the server fresh: a cooldown another worker set, or
+    a worker that joined, is heeded by the calls that go `FRESH` seconds (and one look) later.
+
+    A look older than `FRESH` is renewed in the background while calls keep going (a call does
+    not wait for the server's answer, ~70 ms under load); only a look older than `STALE` (a key
+    idle for a while) is awaited before the call goes.
+    """
     found = _pacers.get(queue)
-    if found is None or asyncio.get_running_loop().time() - found.looked < FRESH:
+    if found is None:
+        return
+    age = asyncio.get_running_loop().time() - found.looked
+    if age < FRESH:
         return
     task = _looking.get(queue)
-    if task is None or task.done():  # one look at a time, shared by the calls waiting for it
+    if task is None or task.done():  # one look at a time, shared by the calls that want it
         task = _looking[queue] = asyncio.create_task(_look(client, namespace, queue))
-    await asyncio.shield(task)
+    if age >= STALE:
+        await asyncio.shield(task)
 
 
 async def _look(client: TemporalClient, namespace: str, queue: str) -> None:
@@ -390,12 +432,15 @@ class _Cooling(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         queue = activity.info().task_queue
         paced = pacer(queue)
-        call: list[float] | None = None
+        call: Call | None = None
         if paced is not None:  # this worker's share of the key's rate, after any cooldown
             await refresh(self.owner.client, self.owner.namespace, queue)
             call = await paced.wait()
         try:
-            return await super().execute_activity(input)
+            if call is None:
+                return await super().execute_activity(input)
+            with limits.marking(call):  # a model call reports its request written and its answer
+                return await super().execute_activity(input)
         except Exception as exc:
             refused = asked_to_wait(exc)
             if refused is not None and refused.retry_after and _runtime.queue_limit(queue) is not None:

@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from tether import limits
 from tether.errors import ConfigError, ModelError
 from tether.llm._live import LiveText
 from tether.llm._spec import ModelSpec
@@ -55,9 +56,26 @@ def _pool(spec: ModelSpec) -> Any:
     per_loop = _pools.setdefault(asyncio.get_running_loop(), {})
     key = (spec.provider, spec.base_url)
     if key not in per_loop:
-        per_loop[key] = create_async_httpx2_client(limits=httpx2.Limits(
+        pool = per_loop[key] = create_async_httpx2_client(limits=httpx2.Limits(
             max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS))
+        pool.event_hooks = {"request": [_traced], "response": [_answered]}
     return per_loop[key]
+
+
+# A rate-limited key's call tells its worker's pacer when its request was written and when the
+# answer began: the call's place in the provider's second is then known, instead of assumed to
+# last up to half a second after the call went, plus its whole answer time (see engine/limits.py).
+async def _traced(request: Any) -> None:
+    request.extensions["trace"] = _trace
+
+
+async def _trace(event: str, info: dict[str, Any]) -> None:
+    if event.endswith("send_request_body.complete"):
+        limits.sent()
+
+
+async def _answered(response: Any) -> None:
+    limits.answered()
 
 
 def _build(spec: ModelSpec) -> Any:
