@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import tether
 from tests.apps import streaming
+from tests.engine.test_cli import REPO, tether_cmd
+from tether.engine.devserver import free_port
 from tether.llm import _providers
 from tether.testing import ChatServer, eventually, run_worker_process, unique_queue
 from tether.testing.chat_server import Received, Reply, reply
@@ -171,3 +175,43 @@ def test_tether_run_prints_tokens_and_progress_as_they_come(tether_server: Any) 
                             "--input", "4", *target()], capture_output=True, text=True, timeout=120)
     assert pages.returncode == 0, pages.stderr
     assert "… streaming_pages: parsed 4 of 4 pages (4/4)" in pages.stderr
+
+
+def test_tether_dev_prints_each_new_run_as_it_goes(tmp_path: Path) -> None:
+    port = free_port()
+    with ChatServer(default=reply(STORY, chunk_delay=0.03)) as chat:
+        dev = subprocess.Popen([sys.executable, "-m", "tether", "dev", "tests/apps/streaming.py", "--port", str(port),
+                                "--ui-port", "0", "--no-studio", "--state-dir", str(tmp_path / "state")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            lines = _read_until(dev, "ready")
+            story = tether_cmd("run", "tests.apps.streaming:streaming_write", "--input",
+                               json.dumps(chat.model("story")), "--state-dir", str(tmp_path / "state"))
+            assert story.returncode == 0, story.stderr
+            pages = tether_cmd("run", "tests.apps.streaming:streaming_read", "--input", "4",
+                               "--state-dir", str(tmp_path / "state"))
+            assert pages.returncode == 0, pages.stderr
+            lines += _read_until(dev, "■ completed", count=2)
+        finally:
+            dev.send_signal(signal.SIGINT)
+            dev.wait(30)
+    shown = "".join(lines)
+    assert "] ▶ streaming_write\n" in shown and "] ▶ streaming_read\n" in shown, shown
+    assert f"» {STORY}\n" in shown, shown  # the model's tokens, on one line as they came
+    assert "… streaming_pages: parsed 4 of 4 pages (4/4)" in shown and "✓ streaming_pages" in shown, shown
+    assert "]   note: read 4 pages\n" in shown and shown.count("■ completed") == 2, shown  # not the log line
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, *, count: int = 1, timeout: float = 90) -> list[str]:
+    """Lines of `proc`'s output up to the `count`-th one that holds `marker`."""
+    assert proc.stdout is not None
+    deadline, lines, seen = time.monotonic() + timeout, [], 0
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        seen += marker in line
+        if seen >= count:
+            return lines
+    raise AssertionError(f"no {marker!r} ({count}x) in:\n" + "".join(lines))

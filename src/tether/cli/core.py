@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +48,8 @@ def dev(
     cache_models: Annotated[bool, typer.Option(
         "--cache-models", help="Answer identical model calls from an encrypted cache in <state dir>/cache "
                                "(development; or TETHER_MODEL_CACHE=FOLDER).")] = False,
+    follow: Annotated[bool, typer.Option(
+        "--follow/--no-follow", help="Print each new run as it goes: steps, model tokens, progress, its end.")] = True,
 ) -> None:
     """Start the embedded engine (or reuse it), a worker for APP and Studio; Ctrl-C stops them.
 
@@ -65,12 +69,12 @@ def dev(
     telemetry_setup("dev", state_dir, metrics_port, capture_content)  # spans kept in <state dir>/traces.db
     asyncio.run(_dev(loaded, port, ui_port, separate_zones, state_dir,
                      connection(), studio=(loaded.workflows, studio_port) if studio else None,
-                     grace=seconds))
+                     grace=seconds, follow=follow))
 
 
 async def _dev(loaded: App, port: int, ui_port: int | None, separate: bool,
                state_dir: Path, conn: Connection, *, studio: tuple[dict[str, Any], int] | None = None,
-               grace: float = 30.0) -> None:
+               grace: float = 30.0, follow: bool = True) -> None:
     spec, zones = loaded.spec, loaded.zones()
     info = running_server(state_dir)
     server = None
@@ -100,10 +104,13 @@ async def _dev(loaded: App, port: int, ui_port: int | None, separate: bool,
             out.print(studio_line)
         out.print("  ready: `tether run APP:WORKFLOW --input JSON` in another terminal; Ctrl-C stops")
         watch = asyncio.ensure_future(_warn_on_change(loaded.files()))
+        runs = asyncio.ensure_future(_follow_runs(client, conn.task_queue)) if follow else None
         try:
             await _until_signal(worker.run(), grace=grace)
         finally:
             watch.cancel()
+            if runs is not None:
+                runs.cancel()
     finally:
         if web is not None:
             await web.stop()
@@ -328,12 +335,13 @@ async def _follow(client: Client, handle: Any, ui_url: str | None) -> int:
 class _LiveLine:
     """The terminal line a model's tokens are being written on, if any."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         self.step: str | None = None
+        self.console = console if console is not None else err
 
     def end(self) -> None:
         if self.step is not None:
-            err.print()
+            self.console.print()
             self.step = None
 
 
@@ -345,25 +353,76 @@ async def _live(run: Any, line: _LiveLine) -> None:
         return
 
 
-async def _print_live(run: Any, line: _LiveLine) -> None:
+async def _print_live(run: Any, line: _LiveLine, *, prefix: str = "", steps: bool = False) -> None:
+    """Print `run`'s live events on `line`'s console: tokens on one line as they come, progress;
+    with `steps`, also each step's outcome and the run's end (`tether dev`), each line after `prefix`."""
+    show = line.console
     async for ev in run.events():
         if ev.kind == "tokens" and ev.text:
-            key = f"{ev.step_id}/{ev.attempt}"
+            key = f"{prefix}{ev.step_id}/{ev.attempt}"
             if line.step != key:
                 line.end()
                 retry = f" (attempt {ev.attempt})" if (ev.attempt or 1) > 1 else ""
-                err.print(f"[dim]  {escape(ev.model or ev.step or 'model')}{retry} »[/] ", end="")
+                show.print(f"[dim]{prefix}  {escape(ev.model or ev.step or 'model')}{retry} »[/] ", end="")
                 line.step = key
-            err.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
-        elif ev.kind == "progress":
+            show.print(ev.text, end="", markup=False, highlight=False, soft_wrap=True)
+            continue
+        if ev.kind.startswith("step.") and line.step is not None and line.step.startswith(f"{prefix}{ev.step_id}/"):
+            line.end()
+        if ev.kind == "progress":
             line.end()
             share = f" ({ev.done:g}/{ev.total:g})" if ev.done is not None and ev.total else ""
-            err.print(f"[dim]  … {escape(ev.step or '')}: {escape(ev.text or '')}{share}[/]")
+            show.print(f"[dim]{prefix}  … {escape(ev.step or '')}: {escape(ev.text or '')}{share}[/]")
         elif ev.kind == "tokens.withheld":
             line.end()
-            err.print(f"[yellow]  {escape(ev.text or '')}[/]")
-        elif ev.kind.startswith("step.") and line.step is not None and line.step.startswith(f"{ev.step_id}/"):
+            show.print(f"[yellow]{prefix}  {escape(ev.text or '')}[/]")
+        elif steps and ev.kind in ("step.completed", "step.failed", "step.retrying", "step.timed_out"):
             line.end()
+            mark = {"step.completed": "[green]✓[/]", "step.retrying": "[yellow]↻[/]"}.get(ev.kind, "[red]✗[/]")
+            why = f": {escape(ev.text)}" if ev.text and ev.kind != "step.completed" else ""
+            show.print(f"{prefix}  {mark} {escape(ev.step or '')}{why}")
+        elif steps and ev.kind in ("note", "decision", "task.opened", "task.answered"):
+            line.end()
+            show.print(f"[dim]{prefix}  {escape(ev.kind)}: {escape(ev.text or '')}[/]")
+        elif steps and ev.kind.startswith("run."):
+            line.end()
+            color = "green" if ev.kind == "run.completed" else "yellow" if ev.kind == "run.continued" else "red"
+            why = f": {escape(ev.text)}" if ev.text and ev.kind != "run.completed" else ""
+            show.print(f"[{color}]{prefix}■ {escape(ev.kind.removeprefix('run.'))}[/]{why}")
+
+
+async def _follow_runs(client: Client, queue: str, *, every: float = 0.5) -> None:
+    """`tether dev`: print each run started on `queue` from now on as it goes (its steps, a model's
+    tokens as they are written, progress, human tasks and its end), until cancelled."""
+    since = datetime.now(UTC)
+    seen: set[str] = set()
+    line = _LiveLine(out)
+    following: set[asyncio.Task[None]] = set()
+
+    async def follow(summary: Any) -> None:
+        prefix = f"[{summary.id}] "
+        line.end()
+        out.print(f"[bold]{escape(prefix)}▶ {escape(summary.workflow)}[/]")
+        with contextlib.suppress(Exception):  # a run this console cannot read is still served
+            await _print_live(client.get(summary.id), line, prefix=escape(prefix), steps=True)
+
+    try:
+        while True:
+            try:
+                runs = await client.list_runs(task_queue=queue, limit=200, check_stuck=False)
+            except Exception:  # the engine is away for a moment: the worker says so; look again
+                runs = []
+            for summary in sorted(runs, key=lambda r: r.started_at or since):
+                if summary.id in seen or summary.started_at is None or summary.started_at < since:
+                    continue
+                seen.add(summary.id)
+                task = asyncio.create_task(follow(summary))
+                following.add(task)
+                task.add_done_callback(following.discard)
+            await asyncio.sleep(every)
+    finally:
+        for task in following:
+            task.cancel()
 
 
 def _plain(value: Any) -> Any:
