@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import logging
 import os
 import tempfile
@@ -77,6 +78,17 @@ async def scheduled_at(client: tether.Client, handles: list[tether.Run[str]]) ->
     return sorted(out)
 
 
+def _waiting_share(scheduled: list[float], accepted: list[float], step: float = 0.01) -> float:
+    """The share of [first, last accepted] during which some call had been scheduled and not yet accepted."""
+    start, end = accepted[0], accepted[-1]
+    ticks = max(1, int((end - start) / step))
+    busy = 0
+    for i in range(ticks):
+        t = start + i * step
+        busy += bisect.bisect_right(scheduled, t) > bisect.bisect_right(accepted, t)
+    return busy / ticks
+
+
 async def scenario(runs: int, backlog: bool, answer: float = 0.05) -> None:
     """One scenario with fresh workers and server; prints its figures."""
     provider = Provider(LIMIT, answer)
@@ -118,11 +130,10 @@ async def scenario(runs: int, backlog: bool, answer: float = 0.05) -> None:
           f"(accepted: {peak_window(ok)})")
     print(f"  throughput: {rate:.1f} accepted requests/s = {rate / LIMIT:.0%} of the limit"
           + (" (target >= 90%)" if backlog else ""))
-    if not backlog:  # how fast calls joined the key over the same span: the most the key could send
-        joined = [t for t in scheduled if t <= ok[-1]]
-        supply = (len(joined) - 1) / (joined[-1] - joined[0]) if len(joined) > 1 else float("inf")
-        print(f"  calls joined the key at {supply:.1f}/s over the runs' start ({joined[-1] - joined[0]:.1f} s); "
-              f"accepted {min(rate, LIMIT) / min(supply, LIMIT):.0%} of min(limit, that supply)")
+    if not backlog:  # did the key lack calls? the share of the span with a call waiting for it
+        waiting = _waiting_share(scheduled, ok)
+        print(f"  calls joined the key at {(len(scheduled) - 1) / (scheduled[-1] - scheduled[0]):.1f}/s as their "
+              f"runs reached them; a call was waiting for the key during {waiting:.0%} of the span")
     print(f"  429s: {len(provider.refused)} ({max(0, len(provider.refused) - 1)} after the first; target 0)")
 
 
