@@ -33,6 +33,7 @@ SERVER = {  # modules (or module::test) that start servers, workers or the CLI t
     "tests/security/test_audit_identity.py", "tests/agent/test_mcp.py", "tests/agent/test_mcp_serve.py",
     "tests/sovereignty/test_zones.py::test_dev_runs_zones_in_separate_processes",
     "tests/security/test_error_causes.py", "tests/security/test_plaintext.py",
+    "tests/engine/test_streaming.py::test_tether_dev_prints_each_new_run_as_it_goes",
 }
 LOCAL_MODEL = {"tests/llm/test_local.py", "tests/llm/test_local_isolation.py", "tests/llm/test_example.py",
                "tests/agent/test_example.py", "tests/sovereignty/test_claims_e2e.py",
