@@ -223,9 +223,12 @@ class ChatServer:
             await writer.drain()
 
         await send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         for i, piece in enumerate(r.pieces()):
-            if i and r.chunk_delay:
-                await asyncio.sleep(r.chunk_delay)
+            if i and r.chunk_delay:  # piece i is written at i x chunk_delay, as a model writes at a steady
+                # pace: one sleep per piece would add each sleep's overshoot (the reply not streamed waits once)
+                await asyncio.sleep(max(0.0, start + i * r.chunk_delay - loop.time()))
             self.sent.append((time.monotonic(), piece))
             await send({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
         if r.tool_calls:
