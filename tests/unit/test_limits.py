@@ -174,7 +174,7 @@ async def test_a_call_whose_request_was_written_counts_until_jitter_after_it_not
     p = Pacer(2.0)
     start = loop.time()
     for _ in range(2):
-        (await p.wait()).sent()  # each written as it goes (the second at 0.5 s: spacing)
+        (await p.wait()).sent()  # each written as it goes
     third = await p.wait()
     waited = loop.time() - start
     # the first request was written at once: its place frees at WINDOW + JITTER (REACH: 1.5 s)
