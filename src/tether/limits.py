@@ -167,6 +167,11 @@ def marking(marks: CallMarks) -> Iterator[None]:
         _marks.reset(token)
 
 
+def marked() -> bool:
+    """Whether the current call reports to a pacer (provider clients trace their requests only then)."""
+    return _marks.get() is not None
+
+
 def sent() -> None:
     """The current call's request has been written (called by provider clients)."""
     marks = _marks.get()

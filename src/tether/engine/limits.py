@@ -206,9 +206,9 @@ class Call:
         self._pacer = pacer
 
     def sent(self) -> None:
-        """The request has been written (its place in the provider's second is near)."""
-        if self.sent_at == math.inf:
-            self.sent_at = self._pacer.now()
+        """The request has been written (its place in the provider's second is near; of two
+        requests, the later one counts)."""
+        self.sent_at = self._pacer.now()
 
     def answered(self) -> None:
         """The answer has begun to arrive (the request reached the provider before now)."""

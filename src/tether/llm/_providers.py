@@ -66,7 +66,8 @@ def _pool(spec: ModelSpec) -> Any:
 # answer began: the call's place in the provider's second is then known, instead of assumed to
 # last up to half a second after the call went, plus its whole answer time (see engine/limits.py).
 async def _traced(request: Any) -> None:
-    request.extensions["trace"] = _trace
+    if limits.marked():
+        request.extensions["trace"] = _trace
 
 
 async def _trace(event: str, info: dict[str, Any]) -> None:
