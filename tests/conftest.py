@@ -34,6 +34,7 @@ SERVER = {  # modules (or module::test) that start servers, workers or the CLI t
     "tests/sovereignty/test_zones.py::test_dev_runs_zones_in_separate_processes",
     "tests/security/test_error_causes.py", "tests/security/test_plaintext.py",
     "tests/engine/test_streaming.py::test_tether_dev_prints_each_new_run_as_it_goes",
+    "tests/engine/test_streaming.py::test_tether_dev_follows_a_batch_live_up_to_its_cap_and_lists_the_rest",
 }
 LOCAL_MODEL = {"tests/llm/test_local.py", "tests/llm/test_local_isolation.py", "tests/llm/test_example.py",
                "tests/agent/test_example.py", "tests/sovereignty/test_claims_e2e.py",

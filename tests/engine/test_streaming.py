@@ -215,3 +215,43 @@ def _read_until(proc: subprocess.Popen[str], marker: str, *, count: int = 1, tim
         if seen >= count:
             return lines
     raise AssertionError(f"no {marker!r} ({count}x) in:\n" + "".join(lines))
+
+
+def test_tether_dev_follows_a_batch_live_up_to_its_cap_and_lists_the_rest(tmp_path: Path) -> None:
+    from tether import settings
+    from tether.cli.core import FOLLOW_LIVE
+    from tether.engine.codec import ensure_dev_key
+
+    port, n, log = free_port(), FOLLOW_LIVE + 4, tmp_path / "dev.out"
+
+    def shown() -> str:
+        return log.read_text(errors="replace")
+
+    def wait_for(marker: str, count: int = 1, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while shown().count(marker) < count:
+            assert time.monotonic() < deadline, f"no {marker!r} ({count}x) in:\n{shown()}"
+            time.sleep(0.2)
+
+    with log.open("w") as sink:  # a file, not a pipe: nothing here has to keep reading it
+        dev = subprocess.Popen([sys.executable, "-m", "tether", "dev", "tests/apps/streaming.py", "--port", str(port),
+                                "--ui-port", "0", "--no-studio", "--state-dir", str(tmp_path / "state")],
+                               cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("ready")
+
+        async def batch() -> None:  # with the payload key `tether dev` made, as `tether run` would
+            with settings.override(key_file=str(ensure_dev_key(tmp_path / "state"))):
+                client = await tether.Client.connect(f"127.0.0.1:{port}")
+                runs = await asyncio.gather(*(client.start(streaming.streaming_read, 12) for _ in range(n)))
+                assert await asyncio.gather(*(r.result() for r in runs)) == [12] * n
+
+        asyncio.run(asyncio.wait_for(batch(), 120))
+        wait_for("■ completed", n, timeout=30)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(30)
+    out = shown()
+    unfollowed = out.count("not followed live")
+    assert out.count(" ▶ streaming_read") == n and 1 <= unfollowed <= n - FOLLOW_LIVE, out
+    assert out.count("✓ streaming_pages") == n - unfollowed, out  # only the followed runs' steps

@@ -391,18 +391,28 @@ async def _print_live(run: Any, line: _LiveLine, *, prefix: str = "", steps: boo
             show.print(f"[{color}]{prefix}■ {escape(ev.kind.removeprefix('run.'))}[/]{why}")
 
 
+FOLLOW_LIVE = 8
+"""Runs `tether dev` follows event by event at once; a watcher polls the engine while a step of its
+run is in flight, so a batch of hundreds would load the engine. Others get their start and end."""
+
+
 async def _follow_runs(client: Client, queue: str, *, every: float = 0.5) -> None:
     """`tether dev`: print each run started on `queue` from now on as it goes (its steps, a model's
-    tokens as they are written, progress, human tasks and its end), until cancelled."""
+    tokens as they are written, progress, human tasks and its end), until cancelled. At most
+    `FOLLOW_LIVE` runs are followed live at once; the others are listed when they start and end."""
     since = datetime.now(UTC)
     seen: set[str] = set()
+    listed: dict[str, str] = {}  # runs not followed live: id -> workflow
     line = _LiveLine(out)
     following: set[asyncio.Task[None]] = set()
 
+    def say(summary: Any, text: str) -> None:
+        line.end()
+        out.print(f"[bold]{escape(f'[{summary.id}]')} {text}[/]")
+
     async def follow(summary: Any) -> None:
         prefix = f"[{summary.id}] "
-        line.end()
-        out.print(f"[bold]{escape(prefix)}▶ {escape(summary.workflow)}[/]")
+        say(summary, f"▶ {escape(summary.workflow)}")
         with contextlib.suppress(Exception):  # a run this console cannot read is still served
             await _print_live(client.get(summary.id), line, prefix=escape(prefix), steps=True)
 
@@ -413,9 +423,20 @@ async def _follow_runs(client: Client, queue: str, *, every: float = 0.5) -> Non
             except Exception:  # the engine is away for a moment: the worker says so; look again
                 runs = []
             for summary in sorted(runs, key=lambda r: r.started_at or since):
+                if summary.id in listed and summary.status != "running":
+                    del listed[summary.id]
+                    say(summary, f"■ {escape(summary.status)}")
                 if summary.id in seen or summary.started_at is None or summary.started_at < since:
                     continue
                 seen.add(summary.id)
+                if len(following) >= FOLLOW_LIVE:
+                    listed[summary.id] = summary.workflow
+                    say(summary, f"▶ {escape(summary.workflow)}  [dim](not followed live: {FOLLOW_LIVE} runs are; "
+                                 f"`tether show {escape(summary.id)}`)[/]")
+                    if summary.status != "running":
+                        del listed[summary.id]
+                        say(summary, f"■ {escape(summary.status)}")
+                    continue
                 task = asyncio.create_task(follow(summary))
                 following.add(task)
                 task.add_done_callback(following.discard)
