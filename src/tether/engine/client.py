@@ -346,6 +346,9 @@ class Client:
     def __init__(self, temporal: TemporalClient, connection: Connection) -> None:
         self.temporal = temporal
         self.connection = connection
+        self.serves_builds = False
+        """Whether a worker of a build (worker versioning) runs on this client: then runs start
+        through the engine, which routes them to the current build, not eagerly on a local worker."""
 
     @classmethod
     async def connect(cls, address: str | None = None, *, namespace: str | None = None,
@@ -417,8 +420,9 @@ class Client:
                 wf.name, args=args, id=run_id, task_queue=task_queue or self.connection.task_queue,
                 result_type=wf.return_type, id_reuse_policy=policy,
                 memo=memo or None,
-                # a worker sharing this client takes the run's first task in the start's reply
-                request_eager_start=True,
+                # a worker sharing this client takes the run's first task in the start's reply, unless
+                # workers of builds share it: that worker could be of another build than the current one
+                request_eager_start=not self.serves_builds,
             )
         except WorkflowAlreadyStartedError:
             raise RunExists(await self._id_taken(run_id), run_id=run_id) from None

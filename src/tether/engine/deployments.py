@@ -6,10 +6,11 @@ with a build id (`TETHER_BUILD_ID`, `tether.Worker(build_id=)`); see `tether.eng
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from temporalio.api.enums.v1 import VersionDrainageStatus, WorkerDeploymentVersionStatus
+from temporalio.api.enums.v1 import RoutingConfigUpdateState, VersionDrainageStatus, WorkerDeploymentVersionStatus
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
     SetWorkerDeploymentCurrentVersionRequest,
@@ -20,6 +21,10 @@ from tether.errors import TetherError, UsageError
 
 if TYPE_CHECKING:
     from tether.engine.client import Client
+
+ROUTING_WAIT = 10.0
+"""Seconds `promote` waits at most for the engine to route new runs to the promoted build."""
+_ROUTING_IN_PROGRESS = RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_IN_PROGRESS
 
 _STATUS = {WorkerDeploymentVersionStatus.WORKER_DEPLOYMENT_VERSION_STATUS_INACTIVE: "inactive",
            WorkerDeploymentVersionStatus.WORKER_DEPLOYMENT_VERSION_STATUS_CURRENT: "current",
@@ -72,6 +77,9 @@ class Deployments:
     async def promote(self, build_id: str, *, deployment: str | None = None) -> None:
         """Send new runs (and auto-upgrade runs) to `build_id`; pinned runs stay where they are.
 
+        Returns once the engine routes new runs there: it hands the new routing to its task
+        queues in the background, and a run started in between would still go to the old build.
+
         Raises:
             UsageError: No worker of that build has polled yet (start it first).
             DeploymentNotFound: No worker of the deployment has polled yet.
@@ -91,6 +99,18 @@ class Deployments:
                 raise UsageError(f"cannot make build {build_id!r} current in deployment {name!r}: "
                                  f"{exc.message}; start a worker of that build first") from None
             raise
+        await self._routed(name)
+
+    async def _routed(self, name: str, *, timeout: float = ROUTING_WAIT) -> None:
+        """Wait until the engine's task queues have the deployment's new routing (or `timeout`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        request = DescribeWorkerDeploymentRequest(namespace=self._client.connection.namespace, deployment_name=name)
+        while loop.time() < deadline:
+            resp = await self._client.temporal.workflow_service.describe_worker_deployment(request)
+            if resp.worker_deployment_info.routing_config_update_state != _ROUTING_IN_PROGRESS:
+                return
+            await asyncio.sleep(0.1)
 
     async def describe(self, deployment: str | None = None) -> DeploymentInfo:
         """The deployment's current build and each build's status.

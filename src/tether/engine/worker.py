@@ -97,6 +97,8 @@ class Worker:
                  versioning: Versioning = "auto-upgrade") -> None:
         self.client = client
         self.deployment = deployment_config(client, build_id, deployment, versioning)
+        if self.deployment is not None:
+            client.serves_builds = True
         self.grace = parse_duration(grace, what="grace")
         self.queues = [q if q == MAIN else check_zone(q) for q in (queues or [MAIN])]
         wfs = list(workflows) if workflows is not None else list(_registry.workflows.values())
