@@ -44,3 +44,17 @@ def test_a_reply_the_validator_rejects_is_built_the_sdks_way() -> None:
     odd = {**copy.deepcopy(CHUNK), "created": "yesterday", "choices": [{"delta": {"content": "x"}}]}
     got = _client()._process_response_data(data=odd, cast_to=ChatCompletionChunk, response=None)
     assert got.created == "yesterday" and got.choices[0].delta.content == "x"
+
+
+def test_a_model_the_sdk_builds_its_own_way_keeps_its_builder() -> None:
+    import pydantic
+
+    class Built(pydantic.BaseModel):
+        value: int = 0
+
+        @classmethod
+        def build(cls, *, response: object, data: object) -> Built:
+            return cls(value=-1)  # the SDK's ModelBuilderProtocol hook, not validation
+
+    got = _client()._process_response_data(data={"value": 5}, cast_to=Built, response=None)
+    assert got == Built(value=-1)

@@ -7,6 +7,7 @@ with a build id (`TETHER_BUILD_ID`, `tether.Worker(build_id=)`); see `tether.eng
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from tether.errors import TetherError, UsageError
 
 if TYPE_CHECKING:
     from tether.engine.client import Client
+
+log = logging.getLogger("tether.deployments")
 
 ROUTING_WAIT = 10.0
 """Seconds `promote` waits at most for the engine to route new runs to the promoted build."""
@@ -111,6 +114,8 @@ class Deployments:
             if resp.worker_deployment_info.routing_config_update_state != _ROUTING_IN_PROGRESS:
                 return
             await asyncio.sleep(0.1)
+        log.warning("deployment %s: the engine is still routing new runs to the promoted build after %gs; "
+                    "runs started now may go to the previous one", name, timeout)
 
     async def describe(self, deployment: str | None = None) -> DeploymentInfo:
         """The deployment's current build and each build's status.

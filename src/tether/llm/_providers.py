@@ -177,7 +177,9 @@ def _openai_client() -> Any:
 
     class FastOpenAI(AsyncOpenAI):
         def _process_response_data(self, *, data: object, cast_to: Any, response: Any) -> Any:
-            if isinstance(data, dict) and isinstance(cast_to, type) and issubclass(cast_to, pydantic.BaseModel):
+            # models the SDK builds its own way (`ModelBuilderProtocol`: a `build` class method) keep it
+            if isinstance(data, dict) and isinstance(cast_to, type) and issubclass(cast_to, pydantic.BaseModel) \
+                    and not hasattr(cast_to, "build"):
                 with contextlib.suppress(pydantic.ValidationError):
                     return cast_to.model_validate(data)
             return super()._process_response_data(data=data, cast_to=cast_to, response=response)
