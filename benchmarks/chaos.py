@@ -338,11 +338,15 @@ async def _count_reruns(client: tether.Client, handles: list[tether.Run[Any]], j
 
 
 def _recovery(rows: list[tuple[float, str, str, str, str, int, int]], killed: list[tuple[float, int]]) -> list[float]:
-    """Seconds from each SIGKILL to the retry of every step body it cut off."""
-    finished = {(r[2], r[3], r[5]) for r in rows if r[1] in ("done", "fail")}
+    """Seconds from each SIGKILL to the retry of every step body it cut off.
+
+    A body the kill cut off either had not finished, or had finished (written `done`) without its
+    result reaching the engine yet: the engine retries both. A body that failed on its own is
+    retried too, but not because of the kill, so it is left out."""
+    failed = {(r[2], r[3], r[5]) for r in rows if r[1] == "fail"}
     out = []
     for at, pid in killed:
-        cut = {(r[2], r[3], r[5]) for r in rows if r[1] == "start" and r[6] == pid and r[0] <= at} - finished
+        cut = {(r[2], r[3], r[5]) for r in rows if r[1] == "start" and r[6] == pid and r[0] <= at} - failed
         for run, act, attempt in cut:
             retries = [r[0] for r in rows if r[1] == "start" and (r[2], r[3]) == (run, act) and r[5] > attempt]
             if retries:
