@@ -117,6 +117,16 @@ class Ledger:
     limits: dict[str, float | int]
     used: Usage = field(default_factory=Usage)
     owner: str = "run"
+    raises: int = 0  # times a person raised it
+
+    def most_used(self) -> tuple[str, float]:
+        """The limit closest to spent and the share of it used (1.0: all of it), e.g.
+        ("max_model_calls", 0.5); ("", 0.0) without limits."""
+        shares = {name: (self.used.of(name) / limit if limit > 0 else 1.0) for name, limit in self.limits.items()}
+        if not shares:
+            return "", 0.0
+        name = max(shares, key=lambda n: shares[n])
+        return name, shares[name]
 
     def over(self, kind: Literal["model", "tool"]) -> str | None:
         """The limit one more call of `kind` would break, if any."""
@@ -293,6 +303,7 @@ async def _ask_to_raise(ledger: Ledger, name: str) -> None:
     if not raised:
         raised = {name: ledger.limits[name] * 2}  # "raise" with no figures: double the spent limit
     ledger.limits.update(raised)
+    ledger.raises += 1
     if ledger.owner == "run":
         _runtime.current().upsert_memo({MEMO_LIMITS: ledger.limits})
 

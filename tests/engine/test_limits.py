@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -155,3 +157,39 @@ async def test_a_limited_step_runs_on_its_keys_queue(tether_client: tether.Clien
         detail: Any = await run.describe()
     assert [s.name for s in detail.steps] == ["call_api"]
     assert detail.steps[0].zone is None  # the limit's queue is still the main zone's
+
+
+async def test_tether_limits_lists_each_key_with_its_rate_use_and_cooldown(tether_client: tether.Client,
+                                                                             chat_server: ChatServer) -> None:
+    conn = tether_client.connection
+    queue = limit_queue(conn.task_queue, limits_flows.COOLED)
+    await cool(tether_client.temporal, conn.namespace, queue, 120.0, "HTTP 429 from the provider")
+    target = ["--address", conn.address, "--task-queue", conn.task_queue]
+
+    def limits(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "tether", "limits", APP, *args, *target], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    async with tether.Worker(tether_client):
+        run = await tether_client.start(limits_flows.ask_model, chat_server.model("cooled"))
+
+        async def waiting() -> None:  # the model step waits on the cooled key's queue
+            state = await queue_state(tether_client.temporal, conn.namespace, queue)
+            assert (state.workers, state.backlog) == (1, 1), state
+
+        await eventually(waiting, timeout=30)
+        rows = {row["key"]: row for row in json.loads(await asyncio.to_thread(limits, "--json"))}
+        printed = await asyncio.to_thread(limits)
+        await run.cancel()
+    assert set(rows) == {limits_flows.PACED, limits_flows.COOLED, limits_flows.WINDOWED, "limits-test-api"}
+    cooled = rows[limits_flows.COOLED]
+    assert (cooled["per_second"], cooled["max_concurrent_per_worker"]) == (50, 4)
+    assert (cooled["workers"], cooled["waiting"]) == (1, 1) and cooled["cooling_until"] is not None
+    assert rows["limits-test-api"]["per_second"] == 5 and rows[limits_flows.PACED]["cooling_until"] is None
+    assert not chat_server.requests  # nothing reached the model while the key cooled
+    line = next(x for x in printed.splitlines() if "cooled" in x)
+    assert "50/s" in line and "4 per worker" in line and "s left" in line and "HTTP 429 from the provider" in line
+    paced = next(x for x in printed.splitlines() if "paced" in x)
+    assert paced.split()[-1] == "-", paced  # the key's own rate is no cooldown

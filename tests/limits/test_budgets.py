@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 import tether
 from tests.apps import budget_flows as app
+from tether import observe
 from tether._render import print_run
+from tether.engine.connection import Connection
+from tether.engine.devserver import DevServer
+from tether.observe._setup import STORE_FILE
+from tether.observe._store import SqliteSpanExporter
 from tether.studio.data import run_view
-from tether.testing import ChatServer, chat_reply, eventually
+from tether.testing import ChatServer, chat_reply, eventually, unique_queue
 
 
 @pytest.fixture
@@ -139,3 +148,34 @@ async def test_a_local_run_keeps_its_budget_too(chat_server: ChatServer) -> None
         await app.two_calls_allowed(app.Asks(model=chat_server.model(), times=3))
     assert info.value.limit == "max_model_calls" and info.value.used["model_calls"] == 2
     await eventually(lambda: len(chat_server.requests) == 2)
+
+
+async def test_tether_stats_shows_how_runs_spend_their_budgets(tether_server: DevServer, chat_server: ChatServer,
+                                                               tmp_path: Path) -> None:
+    conn = Connection(address=tether_server.address, task_queue=unique_queue("budget-stats"), telemetry=True)
+    client = tether.Client(await conn.connect(), conn)
+    model = chat_server.model()
+    with observe.capture_spans() as captured:
+        async with tether.Worker(client):
+            assert await client.run(app.two_calls_allowed, app.Asks(model=model, times=1)) == ["an answer"]
+            with pytest.raises(tether.RunFailed):
+                await client.run(app.two_calls_allowed, app.Asks(model=model, times=3))
+            raised = await client.start(app.ask_to_spend_more, app.Asks(model=model, times=3))
+            task = await client.tasks.wait(raised.id, timeout=60)
+            await client.tasks.answer(task.id, {"action": "raise", "max_model_calls": 4}, by="cfo")
+            await raised.result(timeout=60)
+        state = tmp_path / "state"
+        state.mkdir()
+        SqliteSpanExporter(state / STORE_FILE).export(captured.get_finished_spans())
+    cmd = [sys.executable, "-m", "tether", "stats", "--state-dir", str(state)]
+    data = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True, check=True).stdout)
+    by_wf = {w["workflow"]: w for w in data["workflows"]}
+    capped, escalating = by_wf["two_calls_allowed"], by_wf["ask_to_spend_more"]
+    assert (capped["budgeted"], capped["over_budget"], capped["budget_raised"]) == (2, 1, 0)
+    assert (capped["budget_used_p50"], capped["budget_used_max"]) == (0.5, 1.0)  # 1 of 2 calls; 2 of 2
+    assert (escalating["over_budget"], escalating["budget_raised"], escalating["budget_used_max"]) == (0, 1, 0.75)
+    printed = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "budgets" in printed and "STOPPED BY IT" in printed
+    row = next(line for line in printed.splitlines() if line.strip().startswith("two_calls_allowed")
+               and "%" in line)
+    assert row.split()[1:] == ["2", "1", "0", "50.0%", "100.0%"]

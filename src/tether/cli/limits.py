@@ -17,7 +17,7 @@ from rich.table import Table
 from tether import _render
 from tether.cli._common import CONNECTS, StateDir, app, connection, out
 from tether.engine.app import load_app
-from tether.engine.limits import KeyRow, key_rows
+from tether.engine.limits import RATE, KeyRow, key_rows
 from tether.engine.session import open_session
 
 
@@ -62,7 +62,8 @@ def cooldown_text(r: KeyRow) -> str:
     """The cooldown in words: "until 12:00:03 (2.1s left): HTTP 429 …", or "-"."""
     until = r.state.cooling_until
     if until is None:
-        if r.state.override is not None:  # set by someone else, e.g. an operator with the temporal CLI
+        if r.state.override is not None and not r.state.reason.startswith(RATE):
+            # set by someone else, e.g. an operator with the temporal CLI
             return f"rate set to {r.state.override:g}/s on the server ({r.state.reason or 'no reason given'})"
         return "-"
     left = (until - datetime.now(UTC)).total_seconds()

@@ -90,9 +90,17 @@ def _as_dict(f: _stats.Stats) -> dict[str, object]:
         "models": [{"model": m.model, "calls": m.calls, "errors": m.errors, "p50_s": m.percentile(50),
                     "p95_s": m.percentile(95), "input_tokens": m.input_tokens,
                     "output_tokens": m.output_tokens, "cost": m.cost} for m in f.models],
-        "workflows": [asdict(w) for w in f.workflows],
+        "workflows": [_workflow_dict(w) for w in f.workflows],
         "human": dict(asdict(f.human), intervention_rate=f.human.intervention_rate),
     }
+
+
+def _workflow_dict(w: _stats.WorkflowFigures) -> dict[str, object]:
+    d = asdict(w)
+    shares = d.pop("budget_shares")
+    if shares:
+        d.update(budget_used_p50=w.budget_share(50), budget_used_max=max(shares))
+    return d
 
 
 def _print_stats(f: _stats.Stats, since: str) -> None:
@@ -111,6 +119,12 @@ def _print_stats(f: _stats.Stats, since: str) -> None:
                                        "COST"],
                          [[w.workflow, w.runs, w.failed, w.model_calls, w.input_tokens, w.output_tokens,
                            _usd(w.cost)] for w in f.workflows]))
+    budgeted = [w for w in f.workflows if w.budgeted]
+    if budgeted:  # share used: of each run's limit closest to spent
+        out.print(_table("budgets", ["WORKFLOW", "RUNS WITH ONE", "STOPPED BY IT", "RAISED BY A PERSON", "USED P50",
+                                     "USED MAX"],
+                         [[w.workflow, w.budgeted, w.over_budget, w.budget_raised, _pct(w.budget_share(50)),
+                           _pct(max(w.budget_shares))] for w in budgeted]))
     h = f.human
     out.print(f"[bold]human intervention rate[/] {_pct(h.intervention_rate)} ({h.runs_with_tasks} of {h.runs} "
               f"runs asked a person; {h.tasks} tasks: {h.answered} answered, {h.expired} expired)")

@@ -38,6 +38,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from tether import budget
 from tether._runtime import queue_zone
 from tether.engine.durable import run_state
 from tether.errors import EgressBlocked
@@ -140,6 +141,10 @@ def _end_run(span: Span, workflow_type: str, exc: BaseException | None) -> None:
     else:
         return  # a bug in workflow code fails the task, not the run; it is retried
     span.set_attribute(S.OUTCOME, outcome)
+    ledger = budget.current()
+    if ledger is not None:  # for `tether stats`: how close runs come to their budget
+        limit, share = ledger.most_used()
+        span.set_attributes({S.BUDGET_LIMIT: limit, S.BUDGET_USED: share, S.BUDGET_RAISED: ledger.raises})
     span.end(end_time=workflow.time_ns())
     _metrics.run_finished(workflow_type, outcome)
 

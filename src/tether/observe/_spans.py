@@ -36,6 +36,9 @@ STEP_ATTEMPT = "tether.step.attempt"
 STEP_MAX_ATTEMPTS = "tether.step.max_attempts"
 STEP_ZONE = "tether.step.zone"
 ERROR_TYPE = "error.type"
+BUDGET_LIMIT = "tether.budget.limit"  # on a run span: the budget's limit closest to spent
+BUDGET_USED = "tether.budget.used_share"  # the share of that limit used when the run ended
+BUDGET_RAISED = "tether.budget.raised"  # times a person raised the budget
 
 GENAI_OPERATION = "gen_ai.operation.name"
 GENAI_PROVIDER = "gen_ai.provider.name"

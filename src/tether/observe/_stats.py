@@ -68,6 +68,14 @@ class WorkflowFigures:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
+    budgeted: int = 0  # finished runs that had a budget
+    over_budget: int = 0  # runs failed with BudgetExceeded (no escalation, or a person stopped them)
+    budget_raised: int = 0  # times people raised a run's budget
+    budget_shares: list[float] = field(default_factory=list)  # per budgeted run: its most used limit's share
+
+    def budget_share(self, p: float) -> float:
+        """Percentile of how much of their budget runs used (the limit closest to spent)."""
+        return percentile(self.budget_shares, p)
 
 
 @dataclass
@@ -160,6 +168,11 @@ def _workflows(runs: list[StoredSpan], models: list[StoredSpan]) -> list[Workflo
         fig = by_wf.setdefault(str(r.attr(S.WORKFLOW)), WorkflowFigures(str(r.attr(S.WORKFLOW))))
         fig.runs += 1
         fig.failed += r.attr(S.OUTCOME) == "failed"
+        if r.attr(S.BUDGET_LIMIT) is not None:
+            fig.budgeted += 1
+            fig.over_budget += r.attr(S.ERROR_TYPE) == "BudgetExceeded"
+            fig.budget_raised += int(r.attr(S.BUDGET_RAISED, 0) or 0)
+            fig.budget_shares.append(float(r.attr(S.BUDGET_USED, 0) or 0))
     for s in models:
         wf = str(s.attr(S.WORKFLOW) or "?")
         fig = by_wf.setdefault(wf, WorkflowFigures(wf))
