@@ -135,8 +135,10 @@ async def test_an_inexpressible_pattern_fails_the_run_in_one_line_and_the_worker
     assert re.fullmatch(r"POL-\d{6}", out.policy_number)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGILL])
 async def test_a_crash_inside_llama_cpp_fails_the_attempt_and_the_worker_lives(
-        tether_client: tether.Client) -> None:
+        tether_client: tether.Client, sig: signal.Signals) -> None:
+    # SIGSEGV: what a bug in libllama does; SIGILL: a build for instructions the machine refuses
     proc = model_process()
     async with tether.Worker(tether_client):
         await tether_client.run(app.tell_story, 4)  # the model process is up
@@ -144,13 +146,16 @@ async def test_a_crash_inside_llama_cpp_fails_the_attempt_and_the_worker_lives(
         run = await tether_client.start(app.tell_story, 400)
         await wait_until(lambda: proc.busy)
         assert first is not None
-        os.kill(first, signal.SIGSEGV)  # what a bug in libllama does to the process running it
+        os.kill(first, sig)
         story = await run.result()
         detail = await run.describe()
         assert story.strip()
         (step,) = [s for s in detail.steps if s.name == llm.STEP_NAME]
         assert step.attempts == 2
-        assert "the llama.cpp process crashed (signal SIGSEGV)" in (step.last_failure or "")
+        failure = step.last_failure or ""
+        assert f"the llama.cpp process crashed (signal {sig.name}" in failure and "\n" not in failure
+        assert ("CPU instructions this machine refuses" in failure) == (sig == signal.SIGILL), failure
+        assert ("pip install --force-reinstall --no-cache-dir llama-cpp-python" in failure) == (sig == signal.SIGILL)
         assert proc.starts == starts + 1 and proc.pid not in (None, first)
         assert (await tether_client.run(app.tell_story, 4)).strip()  # and the next call works
 

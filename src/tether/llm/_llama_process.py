@@ -27,6 +27,15 @@ CHILD = str(Path(__file__).with_name("_llama_child.py"))
 STOP_GRACE = 2.0  # seconds a child gets to exit after its stdin closes
 
 
+ILLEGAL_INSTRUCTION = (
+    "this llama.cpp build uses CPU instructions this machine refuses (e.g. Intel AMX in a virtual machine): "
+    "rebuild it without them, `CFLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
+    "CXXFLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' pip install --force-reinstall --no-cache-dir "
+    "llama-cpp-python` (scripts/test.sh and scripts/demo.sh build it so)")
+"""Added to a crash by SIGILL: llama.cpp compiled for this CPU (-march=native) may use instructions
+the CPU advertises but a virtual machine does not allow."""
+
+
 class Crashed(Exception):
     """The process died while answering; the message says how (signal or exit code)."""
 
@@ -173,6 +182,8 @@ class LlamaProcess:
                 if pipe is not None:
                     pipe.close()
         how = f"signal {_signal_name(-code)}" if code < 0 else f"exit code {code}"
+        if code == -signal.SIGILL:
+            how += f"; {ILLEGAL_INSTRUCTION}"
         said = [line for line in self._stderr if "error" in line.lower()]
         return f"{how}; it said: {said[-1][:200]}" if said else how
 
