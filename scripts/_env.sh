@@ -47,7 +47,8 @@ install_llama_cpp() {
   dir="${XDG_CACHE_HOME:-$HOME/.cache}/tether/llama-cpp-python/$key"
   if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     rm -rf "$dir.part"
-    CFLAGS="$flags" CXXFLAGS="$flags" .venv/bin/python -m pip wheel -q --no-deps --no-cache-dir -w "$dir.part" "$spec"
+    CFLAGS="$flags" CXXFLAGS="$flags" .venv/bin/python -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+      -w "$dir.part" "$spec"
     mkdir -p "$(dirname "$dir")" && rm -rf "$dir" && mv "$dir.part" "$dir"
   fi
   wheel="$(ls "$dir"/llama_cpp_python-*.whl | head -1)"
