@@ -24,7 +24,8 @@ from tether.llm import _providers
 from tether.testing import ChatServer, eventually, run_worker_process, unique_queue
 from tether.testing.chat_server import Received, Reply, reply
 
-_providers.preload(["openai-compatible"])  # not in the first call: seconds of imports would hold its heartbeats
+# not in the first call: seconds of imports would hold its heartbeats
+_providers.preload(["openai-compatible", "anthropic", "mistral"])
 
 STORY = ("Once upon a time a ledger balanced itself, and every invoice found its purchase order; "
          "the auditors, astonished, wrote it all down twice and went home early.")
@@ -65,6 +66,30 @@ async def test_tokens_arrive_while_the_model_writes_and_join_into_its_text(tethe
     assert live[0][0] < completed_at - 1.0  # the first tokens came a second or more before the step ended
     assert all(e.model == chat.model("story") and e.attempt == 1 for _, e in live)
     assert len({e.offset for e in events}) == len(events)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "mistral"])
+async def test_anthropic_and_mistral_models_stream_their_tokens_too(tether_client: tether.Client, provider: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # the loopback server speaks Anthropic's Messages API (its own SSE events) and Mistral's chat API
+    with ChatServer() as chat:
+        monkeypatch.setenv(f"{provider.upper()}_BASE_URL", chat.root)
+        monkeypatch.setenv(f"{provider.upper()}_API_KEY", "test-key")
+        chat.script(reply(STORY, chunk_delay=0.08))
+        model = f"{provider}:story-model"
+        async with tether.Worker(tether_client):
+            run = await tether_client.start(streaming.streaming_write, model)
+            seen = await _watch(run)
+            result = await run.result()
+    assert result == STORY
+    assert chat.requests[0].path == ("/v1/messages" if provider == "anthropic" else "/v1/chat/completions")
+    assert chat.requests[0].body.get("stream") is True
+    events = [e for _, e in seen]
+    assert _joined(events) == STORY
+    live = [(t, e) for t, e in seen if e.kind == "tokens" and not e.data]
+    completed_at = next(t for t, e in seen if e.kind == "step.completed")
+    assert len(live) >= 5 and live[0][0] < completed_at - 1.0, [e.text for _, e in live]
+    assert all(e.model == model for _, e in live)
 
 
 async def test_a_watcher_that_reconnects_misses_nothing_and_sees_nothing_twice(tether_client: tether.Client) -> None:

@@ -1,8 +1,10 @@
-"""A real HTTP server on loopback that speaks the OpenAI chat-completions API from a script.
+"""A real HTTP server on loopback that speaks the OpenAI chat-completions API (which Mistral's
+also is) and Anthropic's Messages API from a script.
 
 For testing provider code end to end (status codes, headers, malformed output, latency)
-without any cloud model: point `openai-compatible:MODEL@<server.url>` at it. It runs an
-asyncio server in a background thread, so it serves many slow requests at once.
+without any cloud model: point `openai-compatible:MODEL@<server.url>` at it, or
+`MISTRAL_BASE_URL` / `ANTHROPIC_BASE_URL` at `server.root`. It runs an asyncio server in a
+background thread, so it serves many slow requests at once.
 """
 
 from __future__ import annotations
@@ -110,6 +112,12 @@ class ChatServer:
         """The API root, e.g. "http://127.0.0.1:40123/v1"."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def root(self) -> str:
+        """The server itself, e.g. "http://127.0.0.1:40123": the base URL Mistral's and
+        Anthropic's clients take (they add `/v1/...` themselves)."""
+        return f"http://127.0.0.1:{self.port}"
+
     def model(self, name: str = "test-model") -> str:
         """The tether model string for a model served here."""
         return f"openai-compatible:{name}@{self.url}"
@@ -197,23 +205,68 @@ class ChatServer:
         received = Received(path=path, headers=headers, body=body, at=time.monotonic())
         self.requests.append(received)
         r = self._next(received)
+        anthropic = path.split("?", 1)[0].rstrip("/").endswith("/messages")  # Anthropic's Messages API
         if r.delay:
             await asyncio.sleep(r.delay)
         if r.status != 200:
-            await _write(writer, r.status, _error_body(r.status, r.message), r.headers)
+            failure = _anthropic_error(r.status, r.message) if anthropic else _error_body(r.status, r.message)
+            await _write(writer, r.status, failure, r.headers)
             return
+        model = body.get("model", "test-model")
         if body.get("stream"):
-            await self._stream(writer, body.get("model", "test-model"), r)
+            await (self._stream_anthropic(writer, model, r) if anthropic else self._stream(writer, model, r))
             return
         if r.chunk_delay:  # not streamed: the reply comes once the model has written all of it
             await asyncio.sleep(r.chunk_delay * max(0, len(r.pieces()) - 1))
-        await _write(writer, 200, _completion(body.get("model", "test-model"), r), r.headers)
+        await _write(writer, 200, _anthropic_message(model, r) if anthropic else _completion(model, r), r.headers)
 
-    async def _stream(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
-        """Server-sent events in chat-completion chunks, as OpenAI streams (usage last)."""
+    async def _sse_head(self, writer: asyncio.StreamWriter, r: Reply) -> None:
         lines = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Transfer-Encoding: chunked",
                  "Connection: keep-alive", *(f"{k}: {v}" for k, v in r.headers.items())]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    async def _paced(self, r: Reply, send: Callable[[str], Any]) -> None:
+        """Send each piece of `r` at i x chunk_delay from the first, as a model writes at a steady
+        pace (one sleep per piece would add each sleep's overshoot; a reply not streamed waits once)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i, piece in enumerate(r.pieces()):
+            if i and r.chunk_delay:
+                await asyncio.sleep(max(0.0, start + i * r.chunk_delay - loop.time()))
+            self.sent.append((time.monotonic(), piece))
+            await send(piece)
+
+    async def _stream_anthropic(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
+        """Server-sent events as Anthropic's Messages API streams them."""
+        await self._sse_head(writer, r)
+
+        async def send(event: str, data: dict[str, Any]) -> None:
+            raw = f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode()
+            writer.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            await writer.drain()
+
+        start = _anthropic_message(model, r)
+        start.update(content=[], stop_reason=None, usage={"input_tokens": r.usage[0], "output_tokens": 0})
+        await send("message_start", {"message": start})
+        await send("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        await self._paced(r, lambda piece: send("content_block_delta", {
+            "index": 0, "delta": {"type": "text_delta", "text": piece}}))
+        await send("content_block_stop", {"index": 0})
+        for i, c in enumerate(r.tool_calls, start=1):
+            await send("content_block_start", {"index": i, "content_block": {
+                "type": "tool_use", "id": c["id"], "name": c["name"], "input": {}}})
+            await send("content_block_delta", {"index": i, "delta": {
+                "type": "input_json_delta", "partial_json": json.dumps(c.get("arguments", {}))}})
+            await send("content_block_stop", {"index": i})
+        await send("message_delta", {"delta": {"stop_reason": "tool_use" if r.tool_calls else "end_turn",
+                                               "stop_sequence": None}, "usage": {"output_tokens": r.usage[1]}})
+        await send("message_stop", {})
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def _stream(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
+        """Server-sent events in chat-completion chunks, as OpenAI streams (usage last)."""
+        await self._sse_head(writer, r)
         head = {"id": f"chatcmpl-{time.monotonic_ns()}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": model}
 
@@ -223,14 +276,8 @@ class ChatServer:
             await writer.drain()
 
         await send({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for i, piece in enumerate(r.pieces()):
-            if i and r.chunk_delay:  # piece i is written at i x chunk_delay, as a model writes at a steady
-                # pace: one sleep per piece would add each sleep's overshoot (the reply not streamed waits once)
-                await asyncio.sleep(max(0.0, start + i * r.chunk_delay - loop.time()))
-            self.sent.append((time.monotonic(), piece))
-            await send({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        await self._paced(r, lambda piece: send({"choices": [{"index": 0, "delta": {"content": piece},
+                                                               "finish_reason": None}]}))
         if r.tool_calls:
             calls = [{"index": i, "id": c["id"], "type": "function",
                       "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
@@ -297,3 +344,18 @@ def _message(r: Reply) -> dict[str, Any]:
         message["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
             "name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}} for c in r.tool_calls]
     return message
+
+
+def _anthropic_message(model: str, r: Reply) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": r.content}] if r.content or not r.tool_calls else []
+    content += [{"type": "tool_use", "id": c["id"], "name": c["name"], "input": c.get("arguments", {})}
+                for c in r.tool_calls]
+    return {"id": f"msg_{time.monotonic_ns()}", "type": "message", "role": "assistant", "model": model,
+            "content": content, "stop_reason": "tool_use" if r.tool_calls else "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": r.usage[0], "output_tokens": r.usage[1]}}
+
+
+def _anthropic_error(status: int, message: str) -> dict[str, Any]:
+    kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+            404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
