@@ -220,7 +220,9 @@ class ChatServer:
             await asyncio.sleep(r.chunk_delay * max(0, len(r.pieces()) - 1))
         await _write(writer, 200, _anthropic_message(model, r) if anthropic else _completion(model, r), r.headers)
 
-    async def _sse_head(self, writer: asyncio.StreamWriter, r: Reply) -> None:
+    @staticmethod
+    def _sse_head(writer: asyncio.StreamWriter, r: Reply) -> None:
+        """The head of a streamed (server-sent events) response."""
         lines = ["HTTP/1.1 200 OK", "Content-Type: text/event-stream", "Transfer-Encoding: chunked",
                  "Connection: keep-alive", *(f"{k}: {v}" for k, v in r.headers.items())]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -238,7 +240,7 @@ class ChatServer:
 
     async def _stream_anthropic(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
         """Server-sent events as Anthropic's Messages API streams them."""
-        await self._sse_head(writer, r)
+        self._sse_head(writer, r)
 
         async def send(event: str, data: dict[str, Any]) -> None:
             raw = f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode()
@@ -266,7 +268,7 @@ class ChatServer:
 
     async def _stream(self, writer: asyncio.StreamWriter, model: str, r: Reply) -> None:
         """Server-sent events in chat-completion chunks, as OpenAI streams (usage last)."""
-        await self._sse_head(writer, r)
+        self._sse_head(writer, r)
         head = {"id": f"chatcmpl-{time.monotonic_ns()}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": model}
 
