@@ -77,7 +77,9 @@ async def _slow_reply(call: llm.ModelCall) -> str:
     """The first attempt (no marker yet) hangs as if the model were slow; later ones answer."""
     marker = Path(call.messages[-1].content)
     if not marker.exists():
-        marker.write_text(str(os.getpid()))
+        written = marker.with_name(marker.name + ".part")  # whole when it appears: the test reads it at once
+        written.write_text(str(os.getpid()))
+        written.rename(marker)
         await asyncio.sleep(300)
     return f"answered by pid {os.getpid()}"
 
